@@ -1,0 +1,392 @@
+//! Optimistic transactions: read, compute, commit, and retry on conflict.
+//!
+//! [`transact`] runs a closure against a [`Txn`]. Every key the closure reads
+//! through the `Txn` becomes a precondition (the key must still be at the
+//! version it was read at), and every write is buffered. When the closure
+//! returns, the writes and preconditions go to the store as one
+//! [`Batch`]; if another writer got there first the store answers
+//! [`Conflict`](crate::StoreError::Conflict), nothing is written, and the
+//! closure runs again on fresh reads, up to [`RetryPolicy::max_attempts`]
+//! times.
+//!
+//! ```
+//! use tally_store::{transact, MemStore, RetryPolicy, StoreError};
+//!
+//! let store = MemStore::new();
+//! // Increment a counter; safe from any number of threads.
+//! let next = transact(&store, &RetryPolicy::default(), |txn| {
+//!     let current = match txn.get(b"counter")? {
+//!         Some(bytes) => u64::from_be_bytes(bytes[..].try_into().unwrap_or_default()),
+//!         None => 0,
+//!     };
+//!     txn.put(b"counter", (current + 1).to_be_bytes().to_vec());
+//!     Ok::<_, StoreError>(current + 1)
+//! })?;
+//! assert_eq!(next, 1);
+//! # Ok::<(), StoreError>(())
+//! ```
+//!
+//! # Idempotence and lost acknowledgements
+//!
+//! The closure may run several times, so it must not have effects outside
+//! the `Txn`. When the final commit fails with
+//! [`StoreError::Backend`], the batch may have
+//! been applied anyway; `transact` returns that error rather than guessing.
+//! Write domain closures so that running them again after such an error is
+//! safe: key each change by an id, read that id first, and do nothing if the
+//! change is already there. Then nothing is lost and nothing applies twice.
+
+use std::collections::BTreeMap;
+use std::collections::btree_map;
+use std::hash::{BuildHasher, Hasher};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::batch::{Batch, Precondition};
+use crate::error::{Conflict, StoreError};
+use crate::store::{Page, Store, Versioned};
+
+/// How often, and how patiently, [`transact`] retries after a conflict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// The most times the closure runs and commits (at least 1).
+    pub max_attempts: u32,
+    /// The pause after the second conflict; it doubles after each further
+    /// one (the first conflict only yields the thread). Each pause is
+    /// jittered down to between half and all of its nominal length so racing
+    /// writers spread out.
+    pub backoff_initial: Duration,
+    /// The longest pause between attempts.
+    pub backoff_max: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// 100 attempts, pauses from 20 µs up to 5 ms.
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 100,
+            backoff_initial: Duration::from_micros(20),
+            backoff_max: Duration::from_millis(5),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// A policy that tries exactly once: the caller handles conflicts.
+    pub fn no_retry() -> Self {
+        RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// The same policy with `max_attempts` changed.
+    pub fn with_max_attempts(mut self, max_attempts: u32) -> Self {
+        self.max_attempts = max_attempts;
+        self
+    }
+
+    /// Waits before attempt `next_attempt` (2, 3, ...).
+    fn pause(&self, next_attempt: u32) {
+        debug_assert!(next_attempt >= 2);
+        if next_attempt == 2 || self.backoff_max.is_zero() {
+            std::thread::yield_now();
+            return;
+        }
+        let doublings = (next_attempt - 3).min(30);
+        let nominal = self
+            .backoff_initial
+            .saturating_mul(1 << doublings)
+            .min(self.backoff_max);
+        // Jitter from the std hasher's per-instance random keys: no RNG crate needed.
+        let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+        let fraction = 0.5 + (random % 1024) as f64 / 2048.0;
+        std::thread::sleep(nominal.mul_f64(fraction));
+    }
+}
+
+/// Runs `body` as an optimistic transaction against `store`, retrying on
+/// conflict; returns what `body` returned once its writes are committed.
+///
+/// The closure's error type only needs `From<StoreError>`, so domain errors
+/// pass straight through: returning `Err` aborts the transaction, writes
+/// nothing and is returned as is (no retry).
+///
+/// # Errors
+/// - whatever `body` returns;
+/// - [`StoreError::RetriesExhausted`] when every attempt conflicted;
+/// - any other [`StoreError`] from a read or the commit, unretried (see the
+///   [module docs](crate::txn) on lost acknowledgements).
+pub fn transact<S, T, E, F>(store: &S, policy: &RetryPolicy, mut body: F) -> Result<T, E>
+where
+    S: Store + ?Sized,
+    E: From<StoreError>,
+    F: FnMut(&mut Txn<'_, S>) -> Result<T, E>,
+{
+    let max_attempts = policy.max_attempts.max(1);
+    let mut attempt = 1;
+    loop {
+        let mut txn = Txn::new(store);
+        let output = body(&mut txn)?;
+        let batch = txn.into_batch();
+        if batch.is_empty() {
+            return Ok(output);
+        }
+        match store.commit(batch) {
+            Ok(()) => return Ok(output),
+            Err(StoreError::Conflict(conflict)) => {
+                if attempt >= max_attempts {
+                    return Err(exhausted(attempt, conflict).into());
+                }
+            }
+            Err(other) => return Err(other.into()),
+        }
+        attempt += 1;
+        policy.pause(attempt);
+    }
+}
+
+fn exhausted(attempts: u32, last: Conflict) -> StoreError {
+    StoreError::RetriesExhausted { attempts, last }
+}
+
+/// One attempt of an optimistic transaction; see [`transact`].
+///
+/// Reads go to the store the first time a key is asked for and are then
+/// repeated from memory, so the closure sees one consistent view; the
+/// commit fails with a conflict if any key read has changed since. Writes are
+/// buffered and visible to later reads of the same `Txn`.
+#[derive(Debug)]
+pub struct Txn<'s, S: ?Sized> {
+    store: &'s S,
+    /// The version each key had when first read (`0` = absent).
+    read_versions: BTreeMap<Vec<u8>, u64>,
+    /// What was read, for repeated reads.
+    read_values: BTreeMap<Vec<u8>, Option<Bytes>>,
+    /// Buffered writes: `Some` = put, `None` = delete.
+    writes: BTreeMap<Vec<u8>, Option<Bytes>>,
+    /// Preconditions asked for explicitly with [`Txn::expect_version`].
+    expected: Vec<Precondition>,
+}
+
+impl<'s, S: Store + ?Sized> Txn<'s, S> {
+    /// A transaction with nothing read or written yet. Commit it with
+    /// [`into_batch`](Txn::into_batch) and [`Store::commit`], or let
+    /// [`transact`] do both.
+    pub fn new(store: &'s S) -> Self {
+        Txn {
+            store,
+            read_versions: BTreeMap::new(),
+            read_values: BTreeMap::new(),
+            writes: BTreeMap::new(),
+            expected: Vec::new(),
+        }
+    }
+
+    /// Reads `key`: this transaction's own pending write if there is one,
+    /// else the store's value, which is remembered and becomes a
+    /// precondition of the commit.
+    ///
+    /// # Errors
+    /// Whatever [`Store::get`] returns.
+    pub fn get(&mut self, key: &[u8]) -> Result<Option<Bytes>, StoreError> {
+        if let Some(pending) = self.writes.get(key) {
+            return Ok(pending.clone());
+        }
+        if let Some(value) = self.read_values.get(key) {
+            return Ok(value.clone());
+        }
+        let found = self.store.get(key)?;
+        let (value, version) = match found {
+            Some(Versioned { value, version }) => (Some(value), version),
+            None => (None, 0),
+        };
+        self.read_versions.insert(key.to_vec(), version);
+        self.read_values.insert(key.to_vec(), value.clone());
+        Ok(value)
+    }
+
+    /// Reads one page from the store, like [`Store::scan`], and makes the
+    /// version of every returned key a precondition.
+    ///
+    /// The page shows the store, not this transaction's pending writes. It
+    /// does not guard against keys *inserted* into the range later (the
+    /// storage contract has no range locks): guard such invariants with a
+    /// key you read and write, such as a counter or an index entry.
+    ///
+    /// # Errors
+    /// Whatever [`Store::scan`] returns.
+    pub fn scan(&mut self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Page, StoreError> {
+        let page = self.store.scan(prefix, after, limit)?;
+        for entry in &page.entries {
+            if let btree_map::Entry::Vacant(slot) = self.read_versions.entry(entry.key.clone()) {
+                slot.insert(entry.version);
+                self.read_values.insert(entry.key.clone(), Some(entry.value.clone()));
+            }
+        }
+        Ok(page)
+    }
+
+    /// Buffers a write of `value` to `key`.
+    pub fn put(&mut self, key: impl Into<Vec<u8>>, value: impl Into<Bytes>) {
+        self.writes.insert(key.into(), Some(value.into()));
+    }
+
+    /// Buffers a removal of `key`.
+    pub fn delete(&mut self, key: impl Into<Vec<u8>>) {
+        self.writes.insert(key.into(), None);
+    }
+
+    /// Requires `key` to be at `version` (`0` = absent) at commit time,
+    /// without reading it. If the key was read at another version, both
+    /// cannot hold and the commit conflicts.
+    pub fn expect_version(&mut self, key: impl Into<Vec<u8>>, version: u64) {
+        self.expected.push(Precondition {
+            key: key.into(),
+            version,
+        });
+    }
+
+    /// The store, for reads that should **not** become preconditions.
+    pub fn store(&self) -> &'s S {
+        self.store
+    }
+
+    /// True when nothing has been read or written.
+    pub fn is_empty(&self) -> bool {
+        self.read_versions.is_empty() && self.writes.is_empty() && self.expected.is_empty()
+    }
+
+    /// The batch this transaction commits: its writes in key order, guarded
+    /// by the version of every key it read.
+    pub fn into_batch(self) -> Batch {
+        let mut batch = Batch::with_capacity(self.writes.len());
+        for (key, version) in self.read_versions {
+            batch.expect_version(key, version);
+        }
+        for Precondition { key, version } in self.expected {
+            batch.expect_version(key, version);
+        }
+        for (key, write) in self.writes {
+            match write {
+                Some(value) => batch.put(key, value),
+                None => batch.delete(key),
+            };
+        }
+        batch
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemStore;
+
+    fn put(store: &MemStore, key: &[u8], value: &[u8]) {
+        let mut batch = Batch::new();
+        batch.put(key, value.to_vec());
+        store.commit(batch).expect("commit");
+    }
+
+    #[test]
+    fn reads_see_pending_writes_and_repeat() {
+        let store = MemStore::new();
+        put(&store, b"a", b"1");
+        let mut txn = Txn::new(&store);
+        assert_eq!(txn.get(b"a").expect("get").as_deref(), Some(&b"1"[..]));
+        put(&store, b"a", b"2"); // another writer
+        assert_eq!(
+            txn.get(b"a").expect("get").as_deref(),
+            Some(&b"1"[..]),
+            "repeatable read"
+        );
+        txn.put(b"a", b"3".to_vec());
+        assert_eq!(txn.get(b"a").expect("get").as_deref(), Some(&b"3"[..]));
+        txn.delete(b"a");
+        assert_eq!(txn.get(b"a").expect("get"), None);
+        let conflict = store.commit(txn.into_batch()).expect_err("a changed since it was read");
+        assert!(conflict.is_conflict());
+        assert_eq!(&store.get(b"a").expect("get").expect("present").value[..], b"2");
+    }
+
+    #[test]
+    fn closure_errors_abort_without_writing_or_retrying() {
+        let store = MemStore::new();
+        let mut runs = 0;
+        let result: Result<(), StoreError> = transact(&store, &RetryPolicy::default(), |txn| {
+            runs += 1;
+            txn.put(b"x", b"never".to_vec());
+            Err(StoreError::Invalid(crate::InvalidRequest::ScanLimit {
+                limit: 0,
+                max_limit: 1,
+            }))
+        });
+        assert!(result.is_err());
+        assert_eq!(runs, 1);
+        assert!(store.is_empty());
+    }
+
+    #[test]
+    fn gives_up_after_max_attempts_with_the_last_conflict() {
+        let store = MemStore::new();
+        let mut runs = 0;
+        let result = transact(&store, &RetryPolicy::default().with_max_attempts(3), |txn| {
+            runs += 1;
+            txn.get(b"hot")?;
+            // Someone else always writes between our read and our commit.
+            put(txn.store(), b"hot", b"theirs");
+            txn.put(b"hot", b"ours".to_vec());
+            Ok::<_, StoreError>(())
+        });
+        assert_eq!(runs, 3);
+        match result {
+            Err(StoreError::RetriesExhausted {
+                attempts: 3,
+                last: Conflict::Precondition { key, .. },
+            }) => {
+                assert_eq!(key, b"hot");
+            }
+            other => panic!("expected RetriesExhausted, got {other:?}"),
+        }
+        assert_eq!(&store.get(b"hot").expect("get").expect("present").value[..], b"theirs");
+    }
+
+    #[test]
+    fn contradictory_expectations_conflict() {
+        let store = MemStore::new();
+        let mut txn = Txn::new(&store);
+        txn.expect_version(b"k".to_vec(), 0);
+        txn.expect_version(b"k".to_vec(), 5);
+        txn.put(b"k", b"v".to_vec());
+        assert!(store.commit(txn.into_batch()).expect_err("impossible").is_conflict());
+        assert!(store.is_empty());
+    }
+
+    #[test]
+    fn scan_reads_become_preconditions() {
+        let store = MemStore::new();
+        put(&store, b"p1", b"a");
+        put(&store, b"p2", b"b");
+        let mut txn = Txn::new(&store);
+        let page = txn.scan(b"p", None, 10).expect("scan");
+        assert_eq!(page.entries.len(), 2);
+        txn.put(b"sum", b"ab".to_vec());
+        put(&store, b"p2", b"changed");
+        assert!(store.commit(txn.into_batch()).expect_err("p2 changed").is_conflict());
+    }
+
+    #[test]
+    fn read_only_and_empty_transactions_commit_nothing() {
+        let store = MemStore::new();
+        let value = transact(&store, &RetryPolicy::no_retry(), |txn| {
+            assert!(txn.is_empty());
+            Ok::<_, StoreError>(7)
+        })
+        .expect("empty transaction");
+        assert_eq!(value, 7);
+        let seen = transact(&store, &RetryPolicy::no_retry(), |txn| txn.get(b"missing")).expect("read-only");
+        assert_eq!(seen, None);
+        assert!(store.is_empty());
+    }
+}

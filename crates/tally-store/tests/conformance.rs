@@ -1,0 +1,32 @@
+//! The conformance kit run against the stores this crate ships.
+
+mod mem_store {
+    tally_store::conformance_tests!(tally_store::MemStore::new());
+}
+
+mod faulty_store_with_faults_off {
+    tally_store::conformance_tests!(tally_store::FaultyStore::new(tally_store::MemStore::new()));
+}
+
+mod arc_of_mem_store {
+    tally_store::conformance_tests!(std::sync::Arc::new(tally_store::MemStore::new()));
+}
+
+mod boxed_dyn_store {
+    tally_store::conformance_tests!(Box::new(tally_store::MemStore::new()) as Box<dyn tally_store::Store>);
+}
+
+mod skipped_when_unconfigured {
+    tally_store::conformance_tests!(optional: None::<tally_store::MemStore>);
+}
+
+#[test]
+fn run_all_covers_every_listed_check() {
+    assert_eq!(tally_store::testkit::CHECKS.len(), 14);
+    let config = tally_store::testkit::Config {
+        cas_threads: 2,
+        cas_increments_per_thread: 100,
+        disjoint_writes_per_thread: 10,
+    };
+    tally_store::testkit::run_all(tally_store::MemStore::new, &config);
+}

@@ -1,0 +1,26 @@
+//! tally: embeddable libraries for off-chain value transfer.
+//!
+//! This facade re-exports the tally crates behind one feature each, so a host
+//! needs a single dependency line:
+//!
+//! ```toml
+//! tally = { version = "0.1", features = ["store"] }
+//! ```
+//!
+//! | feature | module | crate |
+//! |---|---|---|
+//! | `store` (default) | [`store`] | `tally-store`: the `Store` trait, MemStore, FaultyStore, the conformance kit |
+//!
+//! The domain crates (`petri`, `channel`, `ledger`, `ilp`, `connector`,
+//! `market`) and the durable backends join as they land.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+#[cfg(feature = "store")]
+pub use tally_store as store;
+
+// The README's examples are compiled and run as doc-tests, so it cannot lie.
+#[cfg(all(doctest, feature = "store"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
