@@ -108,41 +108,25 @@ pub trait Store: Send + Sync {
     fn commit(&self, batch: Batch) -> Result<(), StoreError>;
 }
 
-impl<S: Store + ?Sized> Store for &S {
-    fn get(&self, key: &[u8]) -> Result<Option<Versioned>, StoreError> {
-        (**self).get(key)
-    }
-    fn scan(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Page, StoreError> {
-        (**self).scan(prefix, after, limit)
-    }
-    fn commit(&self, batch: Batch) -> Result<(), StoreError> {
-        (**self).commit(batch)
-    }
+/// Smart pointers to a store are stores: `&S`, `Arc<S>` and `Box<S>` (also
+/// for `S = dyn Store`) forward every call.
+macro_rules! forward_store {
+    ($($pointer:ty),+) => {$(
+        impl<S: Store + ?Sized> Store for $pointer {
+            fn get(&self, key: &[u8]) -> Result<Option<Versioned>, StoreError> {
+                (**self).get(key)
+            }
+            fn scan(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Page, StoreError> {
+                (**self).scan(prefix, after, limit)
+            }
+            fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+                (**self).commit(batch)
+            }
+        }
+    )+};
 }
 
-impl<S: Store + ?Sized> Store for Arc<S> {
-    fn get(&self, key: &[u8]) -> Result<Option<Versioned>, StoreError> {
-        (**self).get(key)
-    }
-    fn scan(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Page, StoreError> {
-        (**self).scan(prefix, after, limit)
-    }
-    fn commit(&self, batch: Batch) -> Result<(), StoreError> {
-        (**self).commit(batch)
-    }
-}
-
-impl<S: Store + ?Sized> Store for Box<S> {
-    fn get(&self, key: &[u8]) -> Result<Option<Versioned>, StoreError> {
-        (**self).get(key)
-    }
-    fn scan(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Page, StoreError> {
-        (**self).scan(prefix, after, limit)
-    }
-    fn commit(&self, batch: Batch) -> Result<(), StoreError> {
-        (**self).commit(batch)
-    }
-}
+forward_store!(&S, Arc<S>, Box<S>);
 
 /// Iterates over every entry whose key starts with `prefix`, fetching pages
 /// of `page_size` entries (clamped to `1..=MAX_SCAN_LIMIT`) as it goes.
