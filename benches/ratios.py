@@ -3,7 +3,8 @@
 
 Run after `cargo bench`: every group under target/criterion that has a
 `baseline` function gets one line per other function, with the mean time of
-both and the ratio (function / baseline; below 1.0 means faster).
+both (criterion's headline figure: the slope when it fitted one, else the
+mean) and the ratio (function / baseline; below 1.0 means faster).
 """
 import json
 import pathlib
@@ -13,10 +14,13 @@ root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "target/criterion")
 
 
 def mean_ns(function_dir):
+    """Criterion's headline estimate: the slope when it fitted one, else the mean."""
     estimates = function_dir / "new" / "estimates.json"
     if not estimates.is_file():
         return None
-    return json.loads(estimates.read_text())["mean"]["point_estimate"]
+    data = json.loads(estimates.read_text())
+    best = data.get("slope") or data["mean"]
+    return best["point_estimate"]
 
 
 def fmt(ns):
