@@ -265,22 +265,20 @@ struct RuleState {
 }
 
 impl RuleState {
-    /// Counts one applicable call and says whether the rule fires on it.
-    fn fires(&mut self) -> bool {
+    /// Counts one applicable call and says whether the rule would fire on
+    /// it. Only the rule that decides the call records the firing
+    /// ([`FaultyStore::decide`]), so `times(n)` counts injected failures.
+    fn observe(&mut self) -> bool {
         self.seen += 1;
         if self.fault.max_fires.is_some_and(|max| self.fired >= max) {
             return false;
         }
-        let fire = match self.fault.trigger {
+        match self.fault.trigger {
             Trigger::Always => true,
             Trigger::Nth(n) => self.seen == n,
             Trigger::EveryNth(n) => n != 0 && self.seen.is_multiple_of(n),
             Trigger::Rate { per_million, .. } => self.rng.next() % 1_000_000 < u64::from(per_million),
-        };
-        if fire {
-            self.fired += 1;
         }
-        fire
     }
 }
 
@@ -361,12 +359,15 @@ impl<S: Store> FaultyStore<S> {
         self.rules.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Decides whether this call fails, and how.
+    /// Decides whether this call fails, and how. Every applicable rule
+    /// counts the call; the first that fires decides it and records the
+    /// firing at once, so concurrent callers never exceed `times(n)`.
     fn decide<'k>(&self, operation: Operation, keys: impl Iterator<Item = &'k [u8]> + Clone) -> Option<InjectedFault> {
         let mut rules = self.lock_rules();
         let mut decision = None;
         for (index, rule) in rules.iter_mut().enumerate() {
-            if rule.fault.applies_to(operation, keys.clone()) && rule.fires() && decision.is_none() {
+            if rule.fault.applies_to(operation, keys.clone()) && rule.observe() && decision.is_none() {
+                rule.fired += 1;
                 decision = Some(InjectedFault {
                     operation,
                     timing: rule.fault.timing,
@@ -375,6 +376,14 @@ impl<S: Store> FaultyStore<S> {
             }
         }
         decision
+    }
+
+    /// Gives back a firing that injected nothing (an after-write fault whose
+    /// inner commit failed on its own).
+    fn release(&self, fault: &InjectedFault) {
+        if let Some(rule) = self.lock_rules().get_mut(fault.rule) {
+            rule.fired = rule.fired.saturating_sub(1);
+        }
     }
 
     fn injected_error(&self, fault: InjectedFault) -> StoreError {
@@ -402,10 +411,13 @@ impl<S: Store> Store for FaultyStore<S> {
         match self.decide(Operation::Commit, batch.keys()) {
             None => self.inner.commit(batch),
             Some(fault) if fault.timing == Timing::BeforeWrite => Err(self.injected_error(fault)),
-            Some(fault) => {
-                self.inner.commit(batch)?;
-                Err(self.injected_error(fault))
-            }
+            Some(fault) => match self.inner.commit(batch) {
+                Ok(()) => Err(self.injected_error(fault)),
+                Err(inner) => {
+                    self.release(&fault);
+                    Err(inner)
+                }
+            },
         }
     }
 }

@@ -69,6 +69,46 @@ fn after_write_fault_reports_the_inner_conflict_when_nothing_was_written() {
 }
 
 #[test]
+fn times_counts_only_failures_actually_injected() {
+    let store = FaultyStore::new(MemStore::new());
+    store.commit(put_batch(b"k", b"v")).expect("seed");
+    store.inject(Fault::on_commit().after_write().times(1));
+    let mut conflicting = put_batch(b"k", b"w");
+    conflicting.expect_absent(b"k");
+    assert!(store.commit(conflicting).expect_err("conflict").is_conflict());
+    // The conflict did not use up the rule: the next commit still loses its acknowledgement.
+    assert!(store.commit(put_batch(b"x", b"1")).expect_err("lost ack").is_injected());
+    assert!(store.commit(put_batch(b"y", b"2")).is_ok(), "times(1) is used up");
+    assert_eq!(store.injected_count(), 1);
+}
+
+#[test]
+fn only_the_deciding_rule_uses_up_its_times() {
+    let store = FaultyStore::new(MemStore::new());
+    store.inject(Fault::on_get().nth(1));
+    store.inject(Fault::on_get().times(1));
+    let first = store.get(b"k").expect_err("rule 0 decides the 1st get");
+    assert_eq!(injected(&first).rule, 0);
+    let second = store.get(b"k").expect_err("rule 1 still has its one failure");
+    assert_eq!(injected(&second).rule, 1);
+    assert!(store.get(b"k").is_ok());
+}
+
+#[test]
+fn times_is_exact_under_concurrency() {
+    let store = FaultyStore::new(MemStore::new());
+    store.inject(Fault::on_get().times(100));
+    let failures: usize = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| (0..1000).filter(|_| store.get(b"k").is_err()).count()))
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).sum()
+    });
+    assert_eq!(failures, 100);
+    assert_eq!(store.injected_count(), 100);
+}
+
+#[test]
 fn nth_fails_exactly_one_call() {
     let store = FaultyStore::new(MemStore::new());
     store.inject(Fault::on_commit().nth(3));
