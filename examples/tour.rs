@@ -31,6 +31,8 @@ enum TourError {
     Key(#[from] tally::store::key::KeyError),
     #[error("account {0} has too little money")]
     InsufficientFunds(u64),
+    #[error("account {0} would overflow")]
+    BalanceOverflow(u64),
     #[error("account {0} does not exist")]
     NoSuchAccount(u64),
 }

@@ -160,10 +160,9 @@ fn exhausted(attempts: u32, last: Conflict) -> StoreError {
 #[derive(Debug)]
 pub struct Txn<'s, S: ?Sized> {
     store: &'s S,
-    /// The version each key had when first read (`0` = absent).
-    read_versions: BTreeMap<Vec<u8>, u64>,
-    /// What was read, for repeated reads.
-    read_values: BTreeMap<Vec<u8>, Option<Bytes>>,
+    /// What each key held when first read: its value (`None` = absent), for
+    /// repeated reads, and its version (`0` = absent), for the commit.
+    reads: BTreeMap<Vec<u8>, (Option<Bytes>, u64)>,
     /// Buffered writes: `Some` = put, `None` = delete.
     writes: BTreeMap<Vec<u8>, Option<Bytes>>,
     /// Preconditions asked for explicitly with [`Txn::expect_version`].
@@ -177,8 +176,7 @@ impl<'s, S: Store + ?Sized> Txn<'s, S> {
     pub fn new(store: &'s S) -> Self {
         Txn {
             store,
-            read_versions: BTreeMap::new(),
-            read_values: BTreeMap::new(),
+            reads: BTreeMap::new(),
             writes: BTreeMap::new(),
             expected: Vec::new(),
         }
@@ -194,7 +192,7 @@ impl<'s, S: Store + ?Sized> Txn<'s, S> {
         if let Some(pending) = self.writes.get(key) {
             return Ok(pending.clone());
         }
-        if let Some(value) = self.read_values.get(key) {
+        if let Some((value, _version)) = self.reads.get(key) {
             return Ok(value.clone());
         }
         let found = self.store.get(key)?;
@@ -202,8 +200,7 @@ impl<'s, S: Store + ?Sized> Txn<'s, S> {
             Some(Versioned { value, version }) => (Some(value), version),
             None => (None, 0),
         };
-        self.read_versions.insert(key.to_vec(), version);
-        self.read_values.insert(key.to_vec(), value.clone());
+        self.reads.insert(key.to_vec(), (value.clone(), version));
         Ok(value)
     }
 
@@ -220,9 +217,8 @@ impl<'s, S: Store + ?Sized> Txn<'s, S> {
     pub fn scan(&mut self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Page, StoreError> {
         let page = self.store.scan(prefix, after, limit)?;
         for entry in &page.entries {
-            if let btree_map::Entry::Vacant(slot) = self.read_versions.entry(entry.key.clone()) {
-                slot.insert(entry.version);
-                self.read_values.insert(entry.key.clone(), Some(entry.value.clone()));
+            if let btree_map::Entry::Vacant(slot) = self.reads.entry(entry.key.clone()) {
+                slot.insert((Some(entry.value.clone()), entry.version));
             }
         }
         Ok(page)
@@ -255,14 +251,14 @@ impl<'s, S: Store + ?Sized> Txn<'s, S> {
 
     /// True when nothing has been read or written.
     pub fn is_empty(&self) -> bool {
-        self.read_versions.is_empty() && self.writes.is_empty() && self.expected.is_empty()
+        self.reads.is_empty() && self.writes.is_empty() && self.expected.is_empty()
     }
 
     /// The batch this transaction commits: its writes in key order, guarded
     /// by the version of every key it read.
     pub fn into_batch(self) -> Batch {
         let mut batch = Batch::with_capacity(self.writes.len());
-        for (key, version) in self.read_versions {
+        for (key, (_value, version)) in self.reads {
             batch.expect_version(key, version);
         }
         for Precondition { key, version } in self.expected {
