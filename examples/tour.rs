@@ -73,7 +73,7 @@ fn transfer<S: Store + ?Sized>(
         target.balance = target
             .balance
             .checked_add(amount)
-            .ok_or(TourError::InsufficientFunds(to))?;
+            .ok_or(TourError::BalanceOverflow(to))?;
         txn.put(account_key(from), codec::encode(&source)?);
         txn.put(account_key(to), codec::encode(&target)?);
         txn.put(transfer_key(transfer_id), codec::encode(&(from, to, amount))?);
