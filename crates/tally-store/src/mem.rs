@@ -147,7 +147,6 @@ impl Store for MemStore {
                 }
             }
         }
-        drop(state);
         Ok(())
     }
 }

@@ -44,7 +44,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::batch::{Batch, Precondition};
-use crate::error::{Conflict, StoreError};
+use crate::error::StoreError;
 use crate::store::{Page, Store, Versioned};
 
 /// How often, and how patiently, [`transact`] retries after a conflict.
@@ -137,7 +137,11 @@ where
             Ok(()) => return Ok(output),
             Err(StoreError::Conflict(conflict)) => {
                 if attempt >= max_attempts {
-                    return Err(exhausted(attempt, conflict).into());
+                    return Err(StoreError::RetriesExhausted {
+                        attempts: attempt,
+                        last: conflict,
+                    }
+                    .into());
                 }
             }
             Err(other) => return Err(other.into()),
@@ -145,10 +149,6 @@ where
         attempt += 1;
         policy.pause(attempt);
     }
-}
-
-fn exhausted(attempts: u32, last: Conflict) -> StoreError {
-    StoreError::RetriesExhausted { attempts, last }
 }
 
 /// One attempt of an optimistic transaction; see [`transact`].
@@ -277,7 +277,7 @@ impl<'s, S: Store + ?Sized> Txn<'s, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::MemStore;
+    use crate::{Conflict, MemStore};
 
     fn put(store: &MemStore, key: &[u8], value: &[u8]) {
         let mut batch = Batch::new();
