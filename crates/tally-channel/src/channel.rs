@@ -1,0 +1,496 @@
+//! What may happen to a channel: contract events folded into a [`Channel`].
+//!
+//! The fold is pg-machinomy's `mcy_get_channel`, as a pure function:
+//!
+//! 1. Take the chain events whose block is still valid (see
+//!    [`ChannelEvent::block_is_valid`]) and the intents (events the server
+//!    expects, `block_hash: None`).
+//! 2. **Promote intents**: each intent, in order, is matched with the first
+//!    unused valid chain event of the same type, sender and fields at or
+//!    after the intent's block number. A matched intent drops out: the real
+//!    event stands for it. An intent whose chain event is later orphaned
+//!    counts again, until the event comes back.
+//! 3. Order by `(block_number, block_hash, ts)`, intents after chain events
+//!    of the same block, ties in insertion order.
+//! 4. Apply the events one by one with the table below. The first event
+//!    that does not fit the state stops the fold: the channel is returned as
+//!    it was *before* that event, with `is_invalid_reason` saying why.
+//!
+//! | event | contract | required state | effect |
+//! |---|---|---|---|
+//! | `DidOpen` | Unidirectional | none | → `CS_OPEN`; sender, receiver, value, token contract, `opened_on` |
+//! | `DidCreateChannel` | Broker | none | → `CS_OPEN`; sender, receiver, value, settlement period, until, `opened_on` |
+//! | `DidDeposit` | both | `CS_OPEN` | value += the deposit |
+//! | `DidStartSettling` | Unidirectional | `CS_OPEN` | → `CS_SETTLING`; `settlement_started_on` |
+//! | `DidStartSettle` | Broker | `CS_OPEN` | → `CS_SETTLING`; `settlement_started_on`, until = ts + settlement period, payment |
+//! | `DidClaim` | Unidirectional | `CS_OPEN` or `CS_SETTLING` | → `CS_SETTLED`; `settlement_finalized_on` |
+//! | `DidSettle` with `payment` | Broker | `CS_OPEN` or `CS_SETTLING` | → `CS_SETTLED`; `settlement_finalized_on`, payment, odd value |
+//! | `DidSettle` without | Unidirectional | `CS_SETTLING` | → `CS_SETTLED`; `settlement_finalized_on` |
+
+use primitive_types::U256;
+use serde::{Deserialize, Serialize};
+
+use crate::types::{Address, BlockHash, ChainId, ChannelId, wei};
+
+/// Identifies a channel: the chain, the contract and the channel id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ChannelKey {
+    /// The chain.
+    pub chain_id: ChainId,
+    /// The channel contract (pg-machinomy's `contract_id`).
+    pub contract_id: Address,
+    /// The channel id.
+    pub channel_id: ChannelId,
+}
+
+/// The lifecycle state of a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ChannelState {
+    /// Open: the sender may deposit; the receiver may claim.
+    #[serde(rename = "CS_OPEN")]
+    Open,
+    /// The sender started settling; the receiver should claim soon.
+    #[serde(rename = "CS_SETTLING")]
+    Settling,
+    /// Claimed or settled: the channel is closed on chain.
+    #[serde(rename = "CS_SETTLED")]
+    Settled,
+}
+
+impl ChannelState {
+    /// pg-machinomy's name: `CS_OPEN`, `CS_SETTLING`, `CS_SETTLED`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ChannelState::Open => "CS_OPEN",
+            ChannelState::Settling => "CS_SETTLING",
+            ChannelState::Settled => "CS_SETTLED",
+        }
+    }
+}
+
+/// The contract events tally understands (Unidirectional and Broker).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EventType {
+    /// Unidirectional: a channel was opened.
+    DidOpen,
+    /// Broker: a channel was created.
+    DidCreateChannel,
+    /// Both: the sender added value.
+    DidDeposit,
+    /// Unidirectional: the receiver claimed; the channel is gone.
+    DidClaim,
+    /// Unidirectional: the sender started settling.
+    DidStartSettling,
+    /// Broker: the sender started settling with a payment.
+    DidStartSettle,
+    /// Both: the channel settled.
+    DidSettle,
+}
+
+impl EventType {
+    /// Every event type.
+    pub const ALL: [EventType; 7] = [
+        EventType::DidOpen,
+        EventType::DidCreateChannel,
+        EventType::DidDeposit,
+        EventType::DidClaim,
+        EventType::DidStartSettling,
+        EventType::DidStartSettle,
+        EventType::DidSettle,
+    ];
+
+    /// The contract's event name.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventType::DidOpen => "DidOpen",
+            EventType::DidCreateChannel => "DidCreateChannel",
+            EventType::DidDeposit => "DidDeposit",
+            EventType::DidClaim => "DidClaim",
+            EventType::DidStartSettling => "DidStartSettling",
+            EventType::DidStartSettle => "DidStartSettle",
+            EventType::DidSettle => "DidSettle",
+        }
+    }
+
+    /// Parses a [`name`](EventType::name).
+    pub fn from_name(name: &str) -> Option<EventType> {
+        EventType::ALL.into_iter().find(|event_type| event_type.name() == name)
+    }
+}
+
+/// The event's own fields (pg-machinomy's `fields`); which ones an event
+/// needs is in the [module table](self). Units: wei for amounts, seconds
+/// for the Broker's `settlement_period` and `until` (as the contract emits).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct EventFields {
+    /// `DidOpen` / `DidCreateChannel`: the paying side.
+    pub sender: Option<Address>,
+    /// `DidOpen` / `DidCreateChannel`: the paid side.
+    pub receiver: Option<Address>,
+    /// `DidOpen` / `DidCreateChannel`: the value; `DidDeposit`: the deposit.
+    #[serde(rename = "value", with = "wei::option")]
+    pub value_wei: Option<U256>,
+    /// `DidCreateChannel`: the settlement period, in seconds.
+    #[serde(rename = "settlement_period")]
+    pub settlement_period_s: Option<u64>,
+    /// `DidCreateChannel`: the channel's `until`, unix seconds.
+    #[serde(rename = "until")]
+    pub until_s: Option<u64>,
+    /// `DidStartSettle` / Broker `DidSettle`: the payment.
+    #[serde(rename = "payment", with = "wei::option")]
+    pub payment_wei: Option<U256>,
+    /// Broker `DidSettle`: the refund to the sender.
+    #[serde(rename = "odd_value", with = "wei::option")]
+    pub odd_value_wei: Option<U256>,
+    /// TokenUnidirectional `DidOpen`: the ERC-20 contract.
+    pub token_contract: Option<Address>,
+}
+
+/// A contract event, or an intent (an event the server expects but the chain
+/// has not shown yet: `block_hash` is `None`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ChannelEvent {
+    /// The chain.
+    pub chain_id: ChainId,
+    /// The contract that emitted it.
+    pub contract_id: Address,
+    /// The channel.
+    pub channel_id: ChannelId,
+    /// When the host saw it, milliseconds since the Unix epoch.
+    #[serde(rename = "ts")]
+    pub ts_ms: u64,
+    /// The block it is in; for an intent, the last block seen when it was
+    /// made (it is ordered after that block's events).
+    pub block_number: u64,
+    /// The block's hash; `None` for an intent.
+    pub block_hash: Option<BlockHash>,
+    /// False once [`set_recent_blocks`](crate::ChannelBook::set_recent_blocks)
+    /// found the block orphaned. Ignored on insert.
+    pub block_is_valid: bool,
+    /// Who sent the transaction (used to match intents), if known.
+    pub sender: Option<Address>,
+    /// Which event.
+    pub event_type: EventType,
+    /// Its fields.
+    pub fields: EventFields,
+}
+
+impl ChannelEvent {
+    /// True for an intent (no block hash yet).
+    pub fn is_intent(&self) -> bool {
+        self.block_hash.is_none()
+    }
+
+    /// The channel this event belongs to.
+    pub fn key(&self) -> ChannelKey {
+        ChannelKey {
+            chain_id: self.chain_id,
+            contract_id: self.contract_id,
+            channel_id: self.channel_id,
+        }
+    }
+
+    fn matches_intent(&self, intent: &ChannelEvent) -> bool {
+        self.event_type == intent.event_type
+            && self.sender == intent.sender
+            && self.fields == intent.fields
+            && self.block_number >= intent.block_number
+    }
+}
+
+/// A channel as its events make it (pg-machinomy's `Channel`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Channel {
+    /// The chain.
+    pub chain_id: ChainId,
+    /// The contract.
+    pub contract_id: Address,
+    /// The channel id.
+    pub channel_id: ChannelId,
+    /// The paying side, once opened.
+    pub sender: Option<Address>,
+    /// The paid side, once opened.
+    pub receiver: Option<Address>,
+    /// Everything deposited, in wei.
+    #[serde(rename = "value", with = "wei::option")]
+    pub value_wei: Option<U256>,
+    /// Broker channels: the settlement period, in seconds.
+    #[serde(rename = "settlement_period")]
+    pub settlement_period_s: Option<u64>,
+    /// Broker channels: when the channel (or its settlement) ends,
+    /// milliseconds since the epoch.
+    #[serde(rename = "until")]
+    pub until_ms: Option<u64>,
+    /// Broker channels: the payment named by `DidStartSettle` / `DidSettle`.
+    #[serde(rename = "payment", with = "wei::option")]
+    pub payment_wei: Option<U256>,
+    /// Broker channels: the refund to the sender named by `DidSettle`.
+    #[serde(rename = "odd_value", with = "wei::option")]
+    pub odd_value_wei: Option<U256>,
+    /// Token channels: the ERC-20 contract.
+    pub token_contract: Option<Address>,
+    /// True when any applied event is an intent (not yet on chain); `None`
+    /// when no event applied.
+    pub state_is_intent: Option<bool>,
+    /// The lifecycle state; `None` before the channel is opened.
+    pub state: Option<ChannelState>,
+    /// When it was opened (the opening event's `ts`), milliseconds.
+    #[serde(rename = "opened_on")]
+    pub opened_on_ms: Option<u64>,
+    /// When settling started, milliseconds.
+    #[serde(rename = "settlement_started_on")]
+    pub settlement_started_on_ms: Option<u64>,
+    /// When it was settled or claimed, milliseconds.
+    #[serde(rename = "settlement_finalized_on")]
+    pub settlement_finalized_on_ms: Option<u64>,
+}
+
+impl Channel {
+    /// A channel no event has touched.
+    pub fn unopened(key: ChannelKey) -> Self {
+        Channel {
+            chain_id: key.chain_id,
+            contract_id: key.contract_id,
+            channel_id: key.channel_id,
+            sender: None,
+            receiver: None,
+            value_wei: None,
+            settlement_period_s: None,
+            until_ms: None,
+            payment_wei: None,
+            odd_value_wei: None,
+            token_contract: None,
+            state_is_intent: None,
+            state: None,
+            opened_on_ms: None,
+            settlement_started_on_ms: None,
+            settlement_finalized_on_ms: None,
+        }
+    }
+
+    /// The channel's key.
+    pub fn key(&self) -> ChannelKey {
+        ChannelKey {
+            chain_id: self.chain_id,
+            contract_id: self.contract_id,
+            channel_id: self.channel_id,
+        }
+    }
+
+    /// Checks the invariants every folded channel keeps; returns the first
+    /// broken one. The fold never produces a channel that fails this.
+    pub fn check_invariants(&self) -> Result<(), &'static str> {
+        match self.state {
+            None => {
+                if self.sender.is_some() || self.value_wei.is_some() || self.opened_on_ms.is_some() {
+                    return Err("an unopened channel has opening data");
+                }
+                if self.settlement_started_on_ms.is_some() || self.settlement_finalized_on_ms.is_some() {
+                    return Err("an unopened channel has settlement times");
+                }
+            }
+            Some(state) => {
+                if self.sender.is_none() || self.receiver.is_none() || self.value_wei.is_none() {
+                    return Err("an opened channel lacks sender, receiver or value");
+                }
+                if self.opened_on_ms.is_none() || self.state_is_intent.is_none() {
+                    return Err("an opened channel lacks its opening time");
+                }
+                if state == ChannelState::Open
+                    && (self.settlement_started_on_ms.is_some() || self.settlement_finalized_on_ms.is_some())
+                {
+                    return Err("an open channel has settlement times");
+                }
+                if state == ChannelState::Settling && self.settlement_started_on_ms.is_none() {
+                    return Err("a settling channel lacks its start time");
+                }
+                if state == ChannelState::Settled && self.settlement_finalized_on_ms.is_none() {
+                    return Err("a settled channel lacks its finalization time");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The result of folding a channel's events (see the [module docs](self)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoldedChannel {
+    /// The channel as the applied events make it.
+    pub channel: Channel,
+    /// The last event considered (chain event or intent), up to and including
+    /// an invalid one.
+    pub latest_event: Option<ChannelEvent>,
+    /// The last intent considered.
+    pub latest_intent_event: Option<ChannelEvent>,
+    /// The last chain event considered.
+    pub latest_chain_event: Option<ChannelEvent>,
+    /// Why the fold stopped early, if it did.
+    pub is_invalid_reason: Option<String>,
+}
+
+fn state_name(state: Option<ChannelState>) -> &'static str {
+    state.map_or("NULL", ChannelState::name)
+}
+
+fn wrong_state(event: EventType, got: Option<ChannelState>, allowed: &[Option<ChannelState>]) -> String {
+    let wanted: Vec<&str> = allowed.iter().map(|state| state_name(*state)).collect();
+    format!(
+        "invalid channel state for event {}: got {} but should be {}",
+        event.name(),
+        state_name(got),
+        wanted.join(" or ")
+    )
+}
+
+fn missing(event: EventType, field: &str) -> String {
+    format!("invalid fields for event {}: {field} is missing", event.name())
+}
+
+/// Applies one event to `channel` (the table in the [module docs](self)).
+///
+/// # Errors
+/// A developer-friendly reason when the event does not fit the channel's
+/// state or lacks a field it needs; `channel` is then unchanged.
+pub fn apply_event(channel: &mut Channel, event: &ChannelEvent) -> Result<(), String> {
+    use ChannelState::{Open, Settled, Settling};
+    let kind = event.event_type;
+    let fields = &event.fields;
+    let require = |allowed: &[Option<ChannelState>]| {
+        if allowed.contains(&channel.state) {
+            Ok(())
+        } else {
+            Err(wrong_state(kind, channel.state, allowed))
+        }
+    };
+    let mut next = channel.clone();
+    match kind {
+        EventType::DidOpen | EventType::DidCreateChannel => {
+            require(&[None])?;
+            next.sender = Some(fields.sender.ok_or_else(|| missing(kind, "sender"))?);
+            next.receiver = Some(fields.receiver.ok_or_else(|| missing(kind, "receiver"))?);
+            next.value_wei = Some(fields.value_wei.ok_or_else(|| missing(kind, "value"))?);
+            if kind == EventType::DidCreateChannel {
+                next.settlement_period_s = fields.settlement_period_s;
+                next.until_ms = match fields.until_s {
+                    Some(until_s) => Some(
+                        until_s
+                            .checked_mul(1000)
+                            .ok_or_else(|| format!("invalid fields for event {}: until overflows", kind.name()))?,
+                    ),
+                    None => None,
+                };
+            } else {
+                next.token_contract = fields.token_contract;
+            }
+            next.state = Some(Open);
+            next.opened_on_ms = Some(event.ts_ms);
+        }
+        EventType::DidDeposit => {
+            require(&[Some(Open)])?;
+            let deposit = fields.value_wei.ok_or_else(|| missing(kind, "value"))?;
+            let value = channel.value_wei.unwrap_or_default();
+            next.value_wei = Some(
+                value
+                    .checked_add(deposit)
+                    .ok_or_else(|| "invalid fields for event DidDeposit: the channel value would exceed 2^256".to_owned())?,
+            );
+        }
+        EventType::DidStartSettling => {
+            require(&[Some(Open)])?;
+            next.state = Some(Settling);
+            next.settlement_started_on_ms = Some(event.ts_ms);
+        }
+        EventType::DidStartSettle => {
+            require(&[Some(Open)])?;
+            next.payment_wei = Some(fields.payment_wei.ok_or_else(|| missing(kind, "payment"))?);
+            next.state = Some(Settling);
+            next.settlement_started_on_ms = Some(event.ts_ms);
+            next.until_ms = channel
+                .settlement_period_s
+                .and_then(|period_s| period_s.checked_mul(1000))
+                .and_then(|period_ms| event.ts_ms.checked_add(period_ms));
+        }
+        EventType::DidClaim => {
+            require(&[Some(Open), Some(Settling)])?;
+            next.state = Some(Settled);
+            next.settlement_finalized_on_ms = Some(event.ts_ms);
+        }
+        EventType::DidSettle => {
+            if fields.payment_wei.is_some() {
+                require(&[Some(Open), Some(Settling)])?;
+                next.payment_wei = fields.payment_wei;
+                next.odd_value_wei = fields.odd_value_wei;
+            } else {
+                require(&[Some(Settling)])?;
+            }
+            next.state = Some(Settled);
+            next.settlement_finalized_on_ms = Some(event.ts_ms);
+        }
+    }
+    let intent = event.is_intent();
+    next.state_is_intent = Some(channel.state_is_intent.unwrap_or(false) || intent);
+    *channel = next;
+    Ok(())
+}
+
+/// Folds a channel's events (in insertion order) into its current form; see
+/// the [module docs](self). Events of other channels are ignored. With
+/// `include_intent` false, only chain events count (the channel as the
+/// blockchain has it).
+pub fn fold_events(key: ChannelKey, events: &[ChannelEvent], include_intent: bool) -> FoldedChannel {
+    let mine: Vec<&ChannelEvent> = events.iter().filter(|event| event.key() == key).collect();
+    let chain: Vec<&ChannelEvent> = mine
+        .iter()
+        .copied()
+        .filter(|event| !event.is_intent() && event.block_is_valid)
+        .collect();
+    let mut used = vec![false; chain.len()];
+    let mut sequence: Vec<&ChannelEvent> = chain.clone();
+    if include_intent {
+        let mut intents: Vec<&ChannelEvent> = mine.iter().copied().filter(|event| event.is_intent()).collect();
+        intents.sort_by_key(|intent| (intent.block_number, intent.ts_ms));
+        for intent in intents {
+            let matched = chain
+                .iter()
+                .enumerate()
+                .position(|(index, event)| !used[index] && event.matches_intent(intent));
+            match matched {
+                Some(index) => used[index] = true,
+                None => sequence.push(intent),
+            }
+        }
+    }
+    // Stable: ties keep insertion order. Intents (no hash) sort after the
+    // chain events of their block, as NULLs sort last in PostgreSQL.
+    sequence.sort_by(|a, b| {
+        (a.block_number, a.block_hash.is_none(), a.block_hash, a.ts_ms).cmp(&(
+            b.block_number,
+            b.block_hash.is_none(),
+            b.block_hash,
+            b.ts_ms,
+        ))
+    });
+
+    let mut folded = FoldedChannel {
+        channel: Channel::unopened(key),
+        latest_event: None,
+        latest_intent_event: None,
+        latest_chain_event: None,
+        is_invalid_reason: None,
+    };
+    for event in sequence {
+        folded.latest_event = Some(event.clone());
+        if event.is_intent() {
+            folded.latest_intent_event = Some(event.clone());
+        } else {
+            folded.latest_chain_event = Some(event.clone());
+        }
+        if let Err(reason) = apply_event(&mut folded.channel, event) {
+            folded.is_invalid_reason = Some(reason);
+            break;
+        }
+    }
+    debug_assert_eq!(folded.channel.check_invariants(), Ok(()));
+    folded
+}

@@ -1,0 +1,287 @@
+//! What may happen to a state update (a signed payment): the rules of
+//! pg-machinomy's `mcy_insert_state_update`, as pure functions.
+//!
+//! A state update says "the receiver may claim `amount` wei of this channel",
+//! signed by the sender. Amounts are cumulative: each payment carries the
+//! total so far, and the **latest** state is the one with the largest amount.
+//!
+//! # The checks, in order
+//!
+//! [`decide`] checks a new update against the channel (as its events make
+//! it, intents included), the latest stored update and the stored update
+//! with the same amount, if any, in pg-machinomy's order:
+//!
+//! 1. **`signature_invalid`**: the signature does not recover to the
+//!    update's `sender` under the contract's [`Scheme`] (sub-reason in
+//!    [`Rejection::SignatureInvalid`]).
+//! 2. **`conflict`**: an update for the **same amount** is already stored
+//!    with a **different signature** (or sender). Both cannot stand, since
+//!    the amount identifies a state; the stored one is kept and the newcomer
+//!    refused. Because step 1 passed, the newcomer is itself well signed, so
+//!    a conflict means the key holder signed the same payment twice (a
+//!    second nonce, a malleated high-`s` twin) or two senders claim the same
+//!    channel. pg-machinomy documented this status but its SQL could never
+//!    produce it: it only compared against the latest amount, and a second
+//!    signature for an older amount hit a unique index and raised a database
+//!    error instead.
+//! 3. **`invalid_amount`** (pg-machinomy's `negative_amount`): amounts are
+//!    parsed from decimal strings into `U256` before any of this runs, so a
+//!    negative, fractional, exponent-form, numeric or oversized amount never
+//!    becomes a [`StateUpdate`]: [`crate::json`] refuses it with
+//!    `invalid_amount`.
+//! 4. **`incorrect_sender`**: the channel has no sender (not opened, or its
+//!    opening was orphaned) or a different one.
+//! 5. **`amount_exceeds_channel_value`**: the amount is above the channel's
+//!    value (deposits included).
+//!
+//! An update passing them is a [`Decision::Duplicate`] when the very same
+//! update (amount, signature, sender) is stored, else [`Decision::Insert`]:
+//! stored, and the latest when its amount is at least the latest one's. An
+//! update *below* the latest is stored but is not latest (pg-machinomy
+//! raised a database error when its amount equalled an older one; here
+//! that is a duplicate or a conflict).
+
+use primitive_types::U256;
+use serde::{Deserialize, Serialize};
+
+use crate::channel::{Channel, ChannelKey};
+use crate::signature::{Payment, Scheme, SignatureError, SignaturePolicy, verify_payment};
+use crate::types::{Address, ChainId, ChannelId, Signature, wei};
+
+/// A signed payment (pg-machinomy's `StateUpdate`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct StateUpdate {
+    /// The chain.
+    pub chain_id: ChainId,
+    /// The channel contract.
+    pub contract_id: Address,
+    /// The channel.
+    pub channel_id: ChannelId,
+    /// When the host received it, milliseconds since the Unix epoch.
+    #[serde(rename = "ts")]
+    pub ts_ms: u64,
+    /// The cumulative amount the receiver may claim, in wei.
+    #[serde(rename = "amount", with = "wei")]
+    pub amount_wei: U256,
+    /// The sender's signature over the scheme's digest.
+    pub signature: Signature,
+    /// Who claims to have signed it (must be the channel's sender).
+    pub sender: Address,
+}
+
+impl StateUpdate {
+    /// The channel it pays into.
+    pub fn key(&self) -> ChannelKey {
+        ChannelKey {
+            chain_id: self.chain_id,
+            contract_id: self.contract_id,
+            channel_id: self.channel_id,
+        }
+    }
+
+    /// True when `other` is the same payment with the same signature: an
+    /// exact duplicate (`ts` does not count).
+    pub fn same_as(&self, other: &StateUpdate) -> bool {
+        self.key() == other.key()
+            && self.amount_wei == other.amount_wei
+            && self.signature == other.signature
+            && self.sender == other.sender
+    }
+}
+
+/// How a new update relates to the stored ones with the same amount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DupeStatus {
+    /// No stored update has this amount.
+    Distinct,
+    /// The same update (amount, signature, sender) is stored.
+    Duplicate,
+    /// Another update with this amount is stored (see the `conflict` rule in
+    /// the [module docs](self)).
+    Conflict,
+}
+
+/// pg-machinomy's `StateUpdateStatus`: what an update would be, without
+/// storing it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct StateUpdateStatus {
+    /// The signature recovers to the update's sender.
+    pub signature_valid: bool,
+    /// Its amount is at least the latest stored amount (true when none is).
+    pub is_latest: bool,
+    /// Duplicate, conflict or distinct.
+    pub dupe_status: DupeStatus,
+    /// How much it adds over the latest stored amount; `None` unless latest.
+    #[serde(rename = "added_amount", with = "wei::option")]
+    pub added_amount_wei: Option<U256>,
+}
+
+/// Why an update was refused; [`code`](Rejection::code) is pg-machinomy's
+/// `reason` string.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// `signature_invalid`.
+    #[error("signature_invalid: {0}")]
+    SignatureInvalid(SignatureError),
+    /// `conflict`: another update with this amount is stored.
+    #[error("conflict: an update for {amount_wei} wei is already stored with another signature")]
+    Conflict {
+        /// The contested amount.
+        amount_wei: U256,
+    },
+    /// `incorrect_sender`.
+    #[error("incorrect_sender: the update is from {claimed}, the channel's sender is {channel_sender:?}")]
+    IncorrectSender {
+        /// The update's sender.
+        claimed: Address,
+        /// The channel's sender, `None` when the channel is not open.
+        channel_sender: Option<Address>,
+    },
+    /// `amount_exceeds_channel_value`.
+    #[error("amount_exceeds_channel_value: {amount_wei} wei is more than the channel's {channel_value_wei} wei")]
+    AmountExceedsChannelValue {
+        /// The update's amount.
+        amount_wei: U256,
+        /// The channel's value.
+        channel_value_wei: U256,
+    },
+}
+
+impl Rejection {
+    /// The reason code: `signature_invalid`, `conflict`, `incorrect_sender`
+    /// or `amount_exceeds_channel_value`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Rejection::SignatureInvalid(_) => "signature_invalid",
+            Rejection::Conflict { .. } => "conflict",
+            Rejection::IncorrectSender { .. } => "incorrect_sender",
+            Rejection::AmountExceedsChannelValue { .. } => "amount_exceeds_channel_value",
+        }
+    }
+}
+
+/// What to do with a new update; see [`decide`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Store it.
+    Insert {
+        /// It becomes the latest state.
+        is_latest: bool,
+    },
+    /// It is already stored: change nothing, report `created: false`.
+    Duplicate,
+    /// Refuse it (and record it for audit).
+    Reject(Rejection),
+}
+
+/// Everything [`decide`] looks at, gathered by the caller.
+#[derive(Debug, Clone, Copy)]
+pub struct UpdateContext<'a> {
+    /// The contract's signature scheme.
+    pub scheme: Scheme,
+    /// Which signatures to accept.
+    pub policy: SignaturePolicy,
+    /// The channel, folded with intents.
+    pub channel: &'a Channel,
+    /// The latest stored update of the channel.
+    pub latest: Option<&'a StateUpdate>,
+    /// The stored update with the new one's amount, if any.
+    pub same_amount: Option<&'a StateUpdate>,
+}
+
+/// The payment a state update signs, with the token contract from the
+/// channel.
+pub fn payment_of(update: &StateUpdate, channel: &Channel) -> Payment {
+    Payment {
+        chain_id: update.chain_id,
+        contract: update.contract_id,
+        channel_id: update.channel_id,
+        amount_wei: update.amount_wei,
+        token_contract: channel.token_contract,
+    }
+}
+
+/// The status of `update` (pg-machinomy's `mcy_get_state_update_status`),
+/// given the signature check's outcome.
+pub fn status_of(update: &StateUpdate, signature_valid: bool, context: &UpdateContext<'_>) -> StateUpdateStatus {
+    let latest_amount = context.latest.map(|latest| latest.amount_wei);
+    let is_latest = latest_amount.is_none_or(|latest| update.amount_wei >= latest);
+    let added_amount_wei = if is_latest {
+        update.amount_wei.checked_sub(latest_amount.unwrap_or_default())
+    } else {
+        None
+    };
+    let dupe_status = match context.same_amount {
+        None => DupeStatus::Distinct,
+        Some(stored) if stored.same_as(update) => DupeStatus::Duplicate,
+        Some(_) => DupeStatus::Conflict,
+    };
+    StateUpdateStatus {
+        signature_valid,
+        is_latest,
+        dupe_status,
+        added_amount_wei,
+    }
+}
+
+/// Decides what to do with `update`: the checks of the [module docs](self),
+/// in order. Pure: the caller loads the context and applies the decision.
+/// Returns the status too (pg-machinomy reports it in both outcomes).
+pub fn decide(update: &StateUpdate, context: &UpdateContext<'_>) -> (Decision, StateUpdateStatus) {
+    debug_assert!(context.latest.is_none_or(|latest| latest.key() == update.key()));
+    debug_assert!(context.same_amount.is_none_or(|same| same.amount_wei == update.amount_wei));
+    let signature = verify_payment(
+        context.scheme,
+        &payment_of(update, context.channel),
+        &update.signature,
+        update.sender,
+        context.policy,
+    );
+    let status = status_of(update, signature.is_ok(), context);
+    let decision = match signature {
+        Err(error) => Decision::Reject(Rejection::SignatureInvalid(error)),
+        Ok(_) => rules_after_signature(update, &status, context),
+    };
+    (decision, status)
+}
+
+fn rules_after_signature(update: &StateUpdate, status: &StateUpdateStatus, context: &UpdateContext<'_>) -> Decision {
+    if status.dupe_status == DupeStatus::Conflict {
+        return Decision::Reject(Rejection::Conflict {
+            amount_wei: update.amount_wei,
+        });
+    }
+    let channel = context.channel;
+    let channel_sender = channel.sender.filter(|_| channel.state.is_some());
+    if channel_sender != Some(update.sender) {
+        return Decision::Reject(Rejection::IncorrectSender {
+            claimed: update.sender,
+            channel_sender,
+        });
+    }
+    if status.dupe_status == DupeStatus::Duplicate {
+        return Decision::Duplicate;
+    }
+    let channel_value_wei = channel.value_wei.unwrap_or_default();
+    if update.amount_wei > channel_value_wei {
+        return Decision::Reject(Rejection::AmountExceedsChannelValue {
+            amount_wei: update.amount_wei,
+            channel_value_wei,
+        });
+    }
+    debug_assert!(channel.state.is_some(), "a channel with a sender is open");
+    Decision::Insert {
+        is_latest: status.is_latest,
+    }
+}
+
+/// `value - payment`: what the receiver has not been paid yet. `None` when
+/// the channel has no value. Zero, never negative, when the payment exceeds
+/// the value (possible only after a reorg orphaned a deposit that payments
+/// relied on).
+pub fn remaining_balance(channel: &Channel, payment_wei: Option<U256>) -> Option<U256> {
+    let value = channel.value_wei?;
+    Some(value.checked_sub(payment_wei.unwrap_or_default()).unwrap_or_default())
+}
