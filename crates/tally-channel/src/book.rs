@@ -33,9 +33,7 @@ use crate::channel::{Channel, ChannelEvent, ChannelKey, FoldedChannel, fold_even
 use crate::json::{InputError, parse_channel_event, parse_state_update};
 use crate::keccak256;
 use crate::signature::{Scheme, SignaturePolicy};
-use crate::status::{
-    ChannelStatus, RecentBlocksResult, StateUpdateOutcome, StateUpdateRejection, StateUpdateResult,
-};
+use crate::status::{ChannelStatus, RecentBlocksResult, StateUpdateOutcome, StateUpdateRejection, StateUpdateResult};
 use crate::types::{Address, BlockHash, ChainId, ChannelId};
 use crate::update::{Decision, StateUpdate, StateUpdateStatus, UpdateContext, decide, remaining_balance, status_of};
 
@@ -177,7 +175,9 @@ fn block_prefix(chain_id: ChainId) -> KeyBuilder {
     KeyBuilder::new(NAMESPACE).str("b").u64(chain_id.0)
 }
 
-fn decode_opt<T: serde::de::DeserializeOwned>(bytes: Option<tally_store::bytes::Bytes>) -> Result<Option<T>, ChannelError> {
+fn decode_opt<T: serde::de::DeserializeOwned>(
+    bytes: Option<tally_store::bytes::Bytes>,
+) -> Result<Option<T>, ChannelError> {
     Ok(bytes.map(|bytes| codec::decode(&bytes)).transpose()?)
 }
 
@@ -262,13 +262,25 @@ impl<S: Store> ChannelBook<S> {
                     );
                     let new_head = Head { latest, next_id };
                     txn.put(head_key.clone(), codec::encode(&new_head)?);
-                    Ok(StateUpdateOutcome::Accepted(accepted(Some(id), true, status, new_head.latest, &channel)))
+                    Ok(StateUpdateOutcome::Accepted(accepted(
+                        Some(id),
+                        true,
+                        status,
+                        new_head.latest,
+                        &channel,
+                    )))
                 }
                 Decision::Duplicate => {
                     let head = head.ok_or_else(|| {
                         ChannelError::Inconsistent("a stored state update but no channel head".into())
                     })?;
-                    Ok(StateUpdateOutcome::Accepted(accepted(None, false, status, head.latest, &channel)))
+                    Ok(StateUpdateOutcome::Accepted(accepted(
+                        None,
+                        false,
+                        status,
+                        head.latest,
+                        &channel,
+                    )))
                 }
                 Decision::Reject(rejection) => {
                     let rejected = RejectedUpdate {
@@ -277,11 +289,15 @@ impl<S: Store> ChannelBook<S> {
                         status: status.clone(),
                         update: update.clone(),
                     };
-                    let audit_key = channel_key("r", &key).fixed(&keccak256(&codec::encode(&update)?)).build();
+                    let audit_key = channel_key("r", &key)
+                        .fixed(&keccak256(&codec::encode(&update)?))
+                        .build();
                     if txn.get(&audit_key)?.is_none() {
                         txn.put(audit_key, codec::encode(&rejected)?);
                     }
-                    Ok(StateUpdateOutcome::Rejected(StateUpdateRejection::new(status, &rejection)))
+                    Ok(StateUpdateOutcome::Rejected(StateUpdateRejection::new(
+                        status, &rejection,
+                    )))
                 }
             }
         })
@@ -306,7 +322,8 @@ impl<S: Store> ChannelBook<S> {
     /// [`ChannelError::Store`] and corruption errors.
     pub fn state_update_status(&self, update: &StateUpdate) -> Result<StateUpdateStatus, ChannelError> {
         let key = update.key();
-        let record: Option<ChannelRecord> = decode_opt(self.store.get(&channel_key("c", &key).build())?.map(|v| v.value))?;
+        let record: Option<ChannelRecord> =
+            decode_opt(self.store.get(&channel_key("c", &key).build())?.map(|v| v.value))?;
         let channel = record.map_or_else(|| Channel::unopened(key), |record| record.channel);
         let head: Option<Head> = decode_opt(self.store.get(&channel_key("h", &key).build())?.map(|v| v.value))?;
         let amount_key = channel_key("s", &key).fixed(&update.amount_wei.to_big_endian()).build();
@@ -377,7 +394,9 @@ impl<S: Store> ChannelBook<S> {
     /// # Errors
     /// Store and corruption errors.
     pub fn channel_status(&self, key: &ChannelKey, include_intent: bool) -> Result<ChannelStatus, ChannelError> {
-        transact(&self.store, &RetryPolicy::no_retry(), |txn| load_status(txn, key, include_intent))
+        transact(&self.store, &RetryPolicy::no_retry(), |txn| {
+            load_status(txn, key, include_intent)
+        })
     }
 
     /// Handles a chain reorganisation (pg-machinomy's `setRecentBlocks`):
@@ -410,7 +429,9 @@ impl<S: Store> ChannelBook<S> {
                 for entry in &page.entries {
                     seen += 1;
                     if seen > MAX_REORG_EVENTS {
-                        return Err(ChannelError::TooManyBlocks(format!("more than {MAX_REORG_EVENTS} events")));
+                        return Err(ChannelError::TooManyBlocks(format!(
+                            "more than {MAX_REORG_EVENTS} events"
+                        )));
                     }
                     let (block_number, key, seq) = read_block_index_key(&entry.key)?;
                     let event_key = channel_key("e", &key).u64(seq).build();
@@ -572,7 +593,9 @@ fn read_party_index_key(kind: &str, key: &[u8]) -> Result<ChannelKey, ChannelErr
     let mut reader = KeyReader::new(NAMESPACE, key)?;
     let found = reader.str()?;
     if found != kind {
-        return Err(ChannelError::Inconsistent(format!("index key of kind {found} under {kind}")));
+        return Err(ChannelError::Inconsistent(format!(
+            "index key of kind {found} under {kind}"
+        )));
     }
     let _party: [u8; 20] = reader.fixed()?;
     let chain_id = ChainId(reader.u64()?);
@@ -628,10 +651,8 @@ fn refold<S: Store>(
 ) -> Result<(), ChannelError> {
     let events = load_events(txn, key, overrides)?;
     let folded = fold_events(*key, &events, true);
-    let old_parties: BTreeSet<(&str, Address)> = old
-        .as_ref()
-        .map(|record| parties(&record.channel))
-        .unwrap_or_default();
+    let old_parties: BTreeSet<(&str, Address)> =
+        old.as_ref().map(|record| parties(&record.channel)).unwrap_or_default();
     let new_parties = parties(&folded.channel);
     for (kind, party) in old_parties.difference(&new_parties) {
         txn.delete(party_index_key(kind, party, key));

@@ -390,11 +390,9 @@ pub fn apply_event(channel: &mut Channel, event: &ChannelEvent) -> Result<(), St
             require(&[Some(Open)])?;
             let deposit = fields.value_wei.ok_or_else(|| missing(kind, "value"))?;
             let value = channel.value_wei.unwrap_or_default();
-            next.value_wei = Some(
-                value
-                    .checked_add(deposit)
-                    .ok_or_else(|| "invalid fields for event DidDeposit: the channel value would exceed 2^256".to_owned())?,
-            );
+            next.value_wei = Some(value.checked_add(deposit).ok_or_else(|| {
+                "invalid fields for event DidDeposit: the channel value would exceed 2^256".to_owned()
+            })?);
         }
         EventType::DidStartSettling => {
             require(&[Some(Open)])?;

@@ -169,12 +169,14 @@ impl Fields {
     pub(crate) fn address(&mut self, names: &[&'static str]) -> Result<Option<Address>, InputError> {
         match self.take(names) {
             None => Ok(None),
-            Some((field, Value::String(text))) => text.parse().map(Some).map_err(|error: HexError| {
-                InputError::InvalidField {
-                    field,
-                    reason: error.to_string(),
-                }
-            }),
+            Some((field, Value::String(text))) => {
+                text.parse()
+                    .map(Some)
+                    .map_err(|error: HexError| InputError::InvalidField {
+                        field,
+                        reason: error.to_string(),
+                    })
+            }
             Some((field, other)) => Err(InputError::InvalidField {
                 field,
                 reason: format!("expected a hex string, got {}", kind(&other)),
@@ -197,10 +199,13 @@ impl Fields {
     fn block_hash(&mut self) -> Result<Option<BlockHash>, InputError> {
         match self.string("block_hash")? {
             None => Ok(None),
-            Some(text) => text.parse().map(Some).map_err(|error: HexError| InputError::InvalidField {
-                field: "block_hash",
-                reason: error.to_string(),
-            }),
+            Some(text) => text
+                .parse()
+                .map(Some)
+                .map_err(|error: HexError| InputError::InvalidField {
+                    field: "block_hash",
+                    reason: error.to_string(),
+                }),
         }
     }
 
@@ -384,8 +389,14 @@ mod tests {
             update("1", &"11".repeat(64)).unwrap_err(),
             InputError::Signature(SignatureError::BadLength { length_bytes: 64 })
         );
-        let extra = UPDATE.replace("\"amount\"", "\"extra\":1,\"amount\"").replace("AMOUNT", "1").replace("SIG", &"11".repeat(65));
-        assert_eq!(parse_state_update(&extra, 0).unwrap_err(), InputError::UnknownField("extra".into()));
+        let extra = UPDATE
+            .replace("\"amount\"", "\"extra\":1,\"amount\"")
+            .replace("AMOUNT", "1")
+            .replace("SIG", &"11".repeat(65));
+        assert_eq!(
+            parse_state_update(&extra, 0).unwrap_err(),
+            InputError::UnknownField("extra".into())
+        );
         assert_eq!(parse_state_update("[1]", 0).unwrap_err().reason(), "invalid_input");
     }
 
@@ -400,7 +411,15 @@ mod tests {
         .unwrap();
         assert!(event.is_intent());
         assert_eq!(event.fields.value_wei, Some(U256::from(7)));
-        let bad = parse_channel_event(r#"{"chain_id":1,"contract_id":"0x08e4f70109ccc5135f50cc359d24cb7686247df4","channel_id":"0x6c0e2e1a5b4d4b5e8f1a2b3c4d5e6f7000000000000000000000000000000000","ts":1,"block_number":1,"event_type":"DidExplode"}"#);
-        assert!(matches!(bad, Err(InputError::InvalidField { field: "event_type", .. })));
+        let bad = parse_channel_event(
+            r#"{"chain_id":1,"contract_id":"0x08e4f70109ccc5135f50cc359d24cb7686247df4","channel_id":"0x6c0e2e1a5b4d4b5e8f1a2b3c4d5e6f7000000000000000000000000000000000","ts":1,"block_number":1,"event_type":"DidExplode"}"#,
+        );
+        assert!(matches!(
+            bad,
+            Err(InputError::InvalidField {
+                field: "event_type",
+                ..
+            })
+        ));
     }
 }

@@ -35,7 +35,7 @@
 //! use tally_store::MemStore;
 //!
 //! let book = ChannelBook::new(MemStore::new());
-//! let sender_key = secp256k1::SecretKey::from_byte_array([7; 32]).unwrap();
+//! let sender_key = secp256k1::SecretKey::from_secret_bytes([7; 32]).unwrap();
 //! let sender = address_of_public_key(&secp256k1::PublicKey::from_secret_key(&sender_key));
 //! let key = ChannelKey { chain_id: ChainId(1), contract_id: Address([0x08; 20]), channel_id: ChannelId([0xc0; 32]) };
 //!
@@ -77,10 +77,12 @@ pub mod update;
 pub mod verify;
 
 pub use book::{
-    ChannelBook, ChannelBookConfig, ChannelError, ChannelHistory, MAX_EVENTS_PER_CHANNEL, MAX_RECENT_BLOCKS, MAX_REORG_EVENTS,
-    RejectedUpdate, StoredStateUpdate,
+    ChannelBook, ChannelBookConfig, ChannelError, ChannelHistory, MAX_EVENTS_PER_CHANNEL, MAX_RECENT_BLOCKS,
+    MAX_REORG_EVENTS, RejectedUpdate, StoredStateUpdate,
 };
-pub use channel::{Channel, ChannelEvent, ChannelKey, ChannelState, EventFields, EventType, FoldedChannel, fold_events};
+pub use channel::{
+    Channel, ChannelEvent, ChannelKey, ChannelState, EventFields, EventType, FoldedChannel, fold_events,
+};
 pub use signature::{
     Payment, Scheme, SignatureError, SignaturePolicy, address_of_public_key, payment_digest, recover_payment_signer,
     sign_payment, verify_payment,

@@ -330,8 +330,8 @@ pub fn recover_signer(
 ) -> Result<Address, SignatureError> {
     let recovery_id = check_signature_form(scheme, signature, policy)?;
     let id = RecoveryId::from_u8_masked(recovery_id);
-    let recoverable = RecoverableSignature::from_compact(&signature.0[..64], id)
-        .map_err(|_| SignatureError::Unrecoverable)?;
+    let recoverable =
+        RecoverableSignature::from_compact(&signature.0[..64], id).map_err(|_| SignatureError::Unrecoverable)?;
     let public_key = recoverable
         .recover_ecdsa(Message::from_digest(*digest))
         .map_err(|_| SignatureError::Unrecoverable)?;

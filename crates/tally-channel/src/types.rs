@@ -83,7 +83,9 @@ pub fn decode_hex(text: &str) -> Result<Vec<u8>, HexError> {
     let mut out = Vec::with_capacity(digits.len() / 2);
     for (index, pair) in digits.chunks_exact(2).enumerate() {
         let high = hex_value(pair[0]).ok_or(HexError::InvalidCharacter { position: index * 2 })?;
-        let low = hex_value(pair[1]).ok_or(HexError::InvalidCharacter { position: index * 2 + 1 })?;
+        let low = hex_value(pair[1]).ok_or(HexError::InvalidCharacter {
+            position: index * 2 + 1,
+        })?;
         out.push(high << 4 | low);
     }
     Ok(out)
@@ -257,9 +259,9 @@ impl Signature {
     /// [`SignatureError::BadLength`](crate::SignatureError::BadLength) for any
     /// other length.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, crate::SignatureError> {
-        let array: [u8; 65] = bytes
-            .try_into()
-            .map_err(|_| crate::SignatureError::BadLength { length_bytes: bytes.len() })?;
+        let array: [u8; 65] = bytes.try_into().map_err(|_| crate::SignatureError::BadLength {
+            length_bytes: bytes.len(),
+        })?;
         Ok(Signature(array))
     }
 

@@ -231,7 +231,11 @@ pub fn status_of(update: &StateUpdate, signature_valid: bool, context: &UpdateCo
 /// Returns the status too (pg-machinomy reports it in both outcomes).
 pub fn decide(update: &StateUpdate, context: &UpdateContext<'_>) -> (Decision, StateUpdateStatus) {
     debug_assert!(context.latest.is_none_or(|latest| latest.key() == update.key()));
-    debug_assert!(context.same_amount.is_none_or(|same| same.amount_wei == update.amount_wei));
+    debug_assert!(
+        context
+            .same_amount
+            .is_none_or(|same| same.amount_wei == update.amount_wei)
+    );
     let signature = verify_payment(
         context.scheme,
         &payment_of(update, context.channel),

@@ -25,7 +25,7 @@ use serde::Serialize;
 
 use crate::json::{Fields, InputError};
 use crate::signature::{Payment, Scheme, SignatureError, SignaturePolicy, recover_payment_signer};
-use crate::types::Signature;
+use crate::types::{Address, Signature};
 
 /// One verdict.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -49,7 +49,8 @@ impl VerifyOutput {
 
     /// The verdict as one line of JSON.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|_| r#"{"valid":false,"signer":null,"reason":"invalid_input"}"#.into())
+        serde_json::to_string(self)
+            .unwrap_or_else(|_| r#"{"valid":false,"signer":null,"reason":"invalid_input"}"#.into())
     }
 }
 
@@ -61,24 +62,50 @@ fn input_reason(error: &InputError) -> &'static str {
     }
 }
 
-/// Verifies one input line; never panics.
+/// A parsed input line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyInput {
+    /// The contract's scheme.
+    pub scheme: Scheme,
+    /// What was paid.
+    pub payment: Payment,
+    /// The signature.
+    pub signature: Signature,
+    /// Who must have signed.
+    pub channel_sender: Address,
+}
+
+/// Verifies one input line under the contracts' policy; never panics.
 pub fn verify_line(line: &str) -> VerifyOutput {
-    match parse(line) {
+    verify_line_with_policy(line, SignaturePolicy::contract())
+}
+
+/// Verifies one input line under `policy`; never panics.
+pub fn verify_line_with_policy(line: &str, policy: SignaturePolicy) -> VerifyOutput {
+    match parse_line(line) {
         Err(error) => VerifyOutput::invalid(input_reason(&error)),
-        Ok((scheme, payment, signature, sender)) => {
-            match recover_payment_signer(scheme, &payment, &signature, SignaturePolicy::contract()) {
-                Ok(signer) => VerifyOutput {
-                    valid: signer == sender,
-                    signer: Some(signer.to_checksum()),
-                    reason: (signer != sender).then_some("wrong_signer"),
-                },
-                Err(error) => VerifyOutput::invalid(error.code()),
-            }
-        }
+        Ok(input) => verify_input(&input, policy),
     }
 }
 
-fn parse(line: &str) -> Result<(Scheme, Payment, Signature, crate::Address), InputError> {
+/// Verifies a parsed input.
+pub fn verify_input(input: &VerifyInput, policy: SignaturePolicy) -> VerifyOutput {
+    match recover_payment_signer(input.scheme, &input.payment, &input.signature, policy) {
+        Ok(signer) => VerifyOutput {
+            valid: signer == input.channel_sender,
+            signer: Some(signer.to_checksum()),
+            reason: (signer != input.channel_sender).then_some("wrong_signer"),
+        },
+        Err(error) => VerifyOutput::invalid(error.code()),
+    }
+}
+
+/// Parses one input line.
+///
+/// # Errors
+/// [`InputError`]: `InvalidAmount` for the amount, `Signature` for a
+/// signature that is not hex or not 65 bytes, others for the other fields.
+pub fn parse_line(line: &str) -> Result<VerifyInput, InputError> {
     let mut fields = Fields::parse(line)?;
     let name = fields.string("scheme")?.ok_or(InputError::MissingField("scheme"))?;
     let scheme = Scheme::from_name(&name).ok_or_else(|| InputError::InvalidField {
@@ -89,20 +116,32 @@ fn parse(line: &str) -> Result<(Scheme, Payment, Signature, crate::Address), Inp
     let contract = fields.required_address("contract_address")?;
     let token_contract = fields.address(&["token_contract"])?;
     let channel_id = fields.required_channel_id()?;
-    let sender = fields.required_address("channel_sender")?;
-    let signature_text = fields.string("signature")?.ok_or(InputError::MissingField("signature"))?;
+    let channel_sender = fields.required_address("channel_sender")?;
+    let signature_text = fields
+        .string("signature")?
+        .ok_or(InputError::MissingField("signature"))?;
     let amount_wei = fields.required_amount("amount")?;
     fields.finish()?;
     if scheme == Scheme::TokenUnidirectional && token_contract.is_none() {
         return Err(InputError::MissingField("token_contract"));
     }
+    if scheme.raw_ecrecover() && u32::try_from(chain_id.0).is_err() {
+        return Err(InputError::InvalidField {
+            field: "chain_id",
+            reason: format!("{scheme:?} packs the chain id as a uint32"),
+        });
+    }
     let signature = Signature::from_hex(&signature_text).map_err(InputError::Signature)?;
-    let payment = Payment {
-        chain_id,
-        contract,
-        channel_id,
-        amount_wei,
-        token_contract,
-    };
-    Ok((scheme, payment, signature, sender))
+    Ok(VerifyInput {
+        scheme,
+        payment: Payment {
+            chain_id,
+            contract,
+            channel_id,
+            amount_wei,
+            token_contract,
+        },
+        signature,
+        channel_sender,
+    })
 }
