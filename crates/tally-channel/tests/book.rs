@@ -1,0 +1,568 @@
+//! pg-machinomy's behaviours on a ChannelBook over MemStore and FaultyStore.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use tally_channel::{
+    BlockHash, ChainId, ChannelBook, ChannelBookConfig, ChannelKey, ChannelState, DupeStatus, EventFields, EventType,
+    Payment, Scheme, StateUpdateOutcome, U256, sign_payment,
+};
+use tally_store::{Fault, FaultyStore, MemStore};
+
+fn book() -> ChannelBook<MemStore> {
+    ChannelBook::new(MemStore::new())
+}
+
+fn opened(value: u64) -> (ChannelBook<MemStore>, ChannelKey) {
+    let book = book();
+    let key = channel(1);
+    book.insert_channel_event(open(key, 10, value)).unwrap();
+    (book, key)
+}
+
+fn reason(outcome: &StateUpdateOutcome) -> &str {
+    outcome.reason().unwrap_or("accepted")
+}
+
+#[test]
+fn accepts_payments_and_reports_pg_machinomy_fields() {
+    let (book, key) = opened(1_000);
+    let first = book.insert_state_update(payment(key, 300)).unwrap();
+    let first = first.accepted().unwrap();
+    assert_eq!((first.id, first.created, first.is_latest), (Some(1), true, true));
+    assert_eq!(first.added_amount_wei, Some(U256::from(300)));
+    assert_eq!(first.channel_payment_wei, U256::from(300));
+    assert_eq!(first.channel_remaining_balance_wei, Some(U256::from(700)));
+    assert_eq!(first.status.dupe_status, DupeStatus::Distinct);
+    assert!(first.status.signature_valid);
+
+    let second = book.insert_state_update(payment(key, 450)).unwrap();
+    let second = second.accepted().unwrap();
+    assert_eq!((second.id, second.added_amount_wei), (Some(2), Some(U256::from(150))));
+    assert_eq!(second.latest_state.amount_wei, U256::from(450));
+
+    let status = book.channel_status(&key, true).unwrap();
+    assert_eq!(status.current_payment_wei, Some(U256::from(450)));
+    assert_eq!(status.current_remaining_balance_wei, Some(U256::from(550)));
+    assert_eq!(status.channel.state, Some(ChannelState::Open));
+    assert!(!status.is_invalid);
+}
+
+#[test]
+fn exact_duplicate_is_accepted_with_created_false_and_stores_nothing() {
+    let (book, key) = opened(1_000);
+    let update = payment(key, 300);
+    book.insert_state_update(update.clone()).unwrap();
+    let again = book.insert_state_update(update).unwrap();
+    let again = again.accepted().unwrap();
+    assert_eq!((again.id, again.created, again.is_latest), (None, false, true));
+    assert_eq!(again.status.dupe_status, DupeStatus::Duplicate);
+    assert_eq!(again.added_amount_wei, Some(U256::zero()));
+    assert_eq!(book.channel_history(&key).unwrap().state_updates.len(), 1);
+}
+
+#[test]
+fn update_below_latest_is_stored_but_not_latest() {
+    let (book, key) = opened(1_000);
+    book.insert_state_update(payment(key, 500)).unwrap();
+    let lower = book.insert_state_update(payment(key, 200)).unwrap();
+    let lower = lower.accepted().unwrap();
+    assert_eq!((lower.id, lower.created, lower.is_latest), (Some(2), true, false));
+    assert_eq!(lower.added_amount_wei, None);
+    assert_eq!(lower.latest_state.amount_wei, U256::from(500));
+    assert_eq!(lower.channel_remaining_balance_wei, Some(U256::from(500)));
+    // pg-machinomy raised a unique-index error for the same older amount
+    // again; here it is a duplicate.
+    let again = book.insert_state_update(payment(key, 200)).unwrap();
+    assert_eq!(again.accepted().unwrap().created, false);
+    assert_eq!(book.channel_history(&key).unwrap().state_updates.len(), 2);
+}
+
+#[test]
+fn every_rejection_reason_is_reported_recorded_and_changes_nothing_else() {
+    let (book, key) = opened(1_000);
+    book.insert_state_update(payment(key, 300)).unwrap();
+    let before = book.channel_status(&key, true).unwrap();
+
+    // signature_invalid: the stranger signs but claims to be the sender.
+    let forged = signed_by(&stranger(), sender().address, key, 400);
+    let outcome = book.insert_state_update(forged).unwrap();
+    assert_eq!(reason(&outcome), "signature_invalid");
+    let StateUpdateOutcome::Rejected(rejection) = &outcome else {
+        unreachable!()
+    };
+    assert!(rejection.error);
+    assert!(!rejection.status.signature_valid);
+    assert!(rejection.detail.contains("signed by"), "{}", rejection.detail);
+
+    // conflict: a second, different, valid signature for a stored amount.
+    let twin = high_s_twin(&payment(key, 300));
+    let outcome = book.insert_state_update(twin).unwrap();
+    assert_eq!(reason(&outcome), "conflict");
+
+    // incorrect_sender: well signed by someone who is not the channel's sender.
+    let outcome = book
+        .insert_state_update(signed_by(&stranger(), stranger().address, key, 400))
+        .unwrap();
+    assert_eq!(reason(&outcome), "incorrect_sender");
+
+    // amount_exceeds_channel_value.
+    let outcome = book.insert_state_update(payment(key, 1_001)).unwrap();
+    assert_eq!(reason(&outcome), "amount_exceeds_channel_value");
+
+    // invalid_amount: refused while parsing, before anything is stored.
+    let json = r#"{"chain_id":1,"contract_id":"0808080808080808080808080808080808080808",
+        "channel_id":"0101010101010101010101010101010101010101010101010101010101010101",
+        "amount":"-5","signature":"0x00","sender":"0x00000000000000000000000000000000000000ee"}"#;
+    let error = book.insert_state_update_json(json, 0).unwrap_err();
+    assert!(error.to_string().contains("invalid_amount"), "{error}");
+
+    let after = book.channel_status(&key, true).unwrap();
+    assert_eq!(before, after, "rejections change nothing but the audit log");
+    let history = book.channel_history(&key).unwrap();
+    assert_eq!(history.state_updates.len(), 1);
+    let mut reasons: Vec<&str> = history.rejected.iter().map(|r| r.reason.as_str()).collect();
+    reasons.sort_unstable();
+    assert_eq!(
+        reasons,
+        [
+            "amount_exceeds_channel_value",
+            "conflict",
+            "incorrect_sender",
+            "signature_invalid"
+        ]
+    );
+}
+
+#[test]
+fn checks_run_in_pg_machinomy_order() {
+    let (book, key) = opened(1_000);
+    book.insert_state_update(payment(key, 300)).unwrap();
+    // Forged AND too large: signature first.
+    let forged = signed_by(&stranger(), sender().address, key, 5_000);
+    assert_eq!(reason(&book.insert_state_update(forged).unwrap()), "signature_invalid");
+    // Conflicting AND from the wrong sender: conflict first.
+    let other = signed_by(&stranger(), stranger().address, key, 300);
+    assert_eq!(reason(&book.insert_state_update(other).unwrap()), "conflict");
+    // Wrong sender AND too large: sender first.
+    let other = signed_by(&stranger(), stranger().address, key, 5_000);
+    assert_eq!(reason(&book.insert_state_update(other).unwrap()), "incorrect_sender");
+    // No channel at all: incorrect_sender.
+    let nowhere = payment(channel(2), 1);
+    assert_eq!(reason(&book.insert_state_update(nowhere).unwrap()), "incorrect_sender");
+}
+
+#[test]
+fn deposits_raise_the_value_payments_may_reach() {
+    let (book, key) = opened(100);
+    assert_eq!(
+        reason(&book.insert_state_update(payment(key, 150)).unwrap()),
+        "amount_exceeds_channel_value"
+    );
+    let status = book
+        .insert_channel_event(event(key, EventType::DidDeposit, 11, deposit_fields(100)))
+        .unwrap();
+    assert_eq!(status.channel.value_wei, Some(U256::from(200)));
+    assert_eq!(
+        reason(&book.insert_state_update(payment(key, 150)).unwrap()),
+        "accepted"
+    );
+}
+
+#[test]
+fn intent_first_counts_until_its_chain_event_arrives() {
+    let (book, key) = opened(100);
+    let status = book
+        .insert_channel_event(intent(key, EventType::DidDeposit, 10, deposit_fields(50)))
+        .unwrap();
+    assert_eq!(status.channel.value_wei, Some(U256::from(150)));
+    assert_eq!(status.channel.state_is_intent, Some(true));
+    assert!(status.latest_intent_event.is_some());
+    let chain_only = book.channel_status(&key, false).unwrap();
+    assert_eq!(chain_only.channel.value_wei, Some(U256::from(100)));
+
+    let status = book
+        .insert_channel_event(event(key, EventType::DidDeposit, 12, deposit_fields(50)))
+        .unwrap();
+    assert_eq!(
+        status.channel.value_wei,
+        Some(U256::from(150)),
+        "the intent was promoted, not added twice"
+    );
+    assert_eq!(status.channel.state_is_intent, Some(false));
+}
+
+#[test]
+fn event_first_then_its_intent_adds_nothing() {
+    let (book, key) = opened(100);
+    book.insert_channel_event(event(key, EventType::DidDeposit, 12, deposit_fields(50)))
+        .unwrap();
+    let status = book
+        .insert_channel_event(intent(key, EventType::DidDeposit, 11, deposit_fields(50)))
+        .unwrap();
+    assert_eq!(status.channel.value_wei, Some(U256::from(150)));
+    assert_eq!(status.channel.state_is_intent, Some(false));
+}
+
+#[test]
+fn an_intent_does_not_match_an_event_from_before_it() {
+    let (book, key) = opened(100);
+    book.insert_channel_event(event(key, EventType::DidDeposit, 11, deposit_fields(50)))
+        .unwrap();
+    // Made after block 12 was seen: a second deposit still to come.
+    let status = book
+        .insert_channel_event(intent(key, EventType::DidDeposit, 12, deposit_fields(50)))
+        .unwrap();
+    assert_eq!(status.channel.value_wei, Some(U256::from(200)));
+    assert_eq!(status.channel.state_is_intent, Some(true));
+}
+
+#[test]
+fn reorg_orphans_events_and_restores_them() {
+    let (book, key) = opened(100);
+    book.insert_channel_event(event(key, EventType::DidDeposit, 11, deposit_fields(50)))
+        .unwrap();
+    // Block 11 was replaced by another block.
+    let result = book
+        .set_recent_blocks(ChainId(1), 10, &[hash(10), BlockHash([0x11; 32])])
+        .unwrap();
+    assert_eq!(result.updated_event_count, 1);
+    assert_eq!(result.updated_channels.len(), 1);
+    assert_eq!(result.updated_channels[0].channel.value_wei, Some(U256::from(100)));
+    assert_eq!(
+        book.channel_status(&key, true).unwrap().channel.value_wei,
+        Some(U256::from(100))
+    );
+    let history = book.channel_history(&key).unwrap();
+    assert!(!history.events[1].block_is_valid);
+
+    // Nothing changes when told the same again.
+    let same = book
+        .set_recent_blocks(ChainId(1), 10, &[hash(10), BlockHash([0x11; 32])])
+        .unwrap();
+    assert_eq!(same.updated_event_count, 0);
+
+    // The original block wins after all.
+    let back = book.set_recent_blocks(ChainId(1), 11, &[hash(11)]).unwrap();
+    assert_eq!(back.updated_event_count, 1);
+    assert_eq!(back.updated_channels[0].channel.value_wei, Some(U256::from(150)));
+
+    // Events past the end of the list are invalid: block 11 is not listed.
+    let cut = book.set_recent_blocks(ChainId(1), 10, &[hash(10)]).unwrap();
+    assert_eq!(cut.updated_event_count, 1);
+    // Other chains are untouched.
+    let other = book.set_recent_blocks(ChainId(3), 0, &[]).unwrap();
+    assert_eq!(other.updated_event_count, 0);
+}
+
+#[test]
+fn reorg_of_a_matched_event_brings_its_intent_back() {
+    let (book, key) = opened(100);
+    book.insert_channel_event(intent(key, EventType::DidDeposit, 10, deposit_fields(50)))
+        .unwrap();
+    book.insert_channel_event(event(key, EventType::DidDeposit, 11, deposit_fields(50)))
+        .unwrap();
+    let status = book.channel_status(&key, true).unwrap();
+    assert_eq!(
+        (status.channel.value_wei, status.channel.state_is_intent),
+        (Some(U256::from(150)), Some(false))
+    );
+
+    let result = book
+        .set_recent_blocks(ChainId(1), 11, &[BlockHash([0x11; 32])])
+        .unwrap();
+    let status = &result.updated_channels[0];
+    assert_eq!(
+        status.channel.value_wei,
+        Some(U256::from(150)),
+        "the intent counts again"
+    );
+    assert_eq!(status.channel.state_is_intent, Some(true));
+    let chain_only = book.channel_status(&key, false).unwrap();
+    assert_eq!(chain_only.channel.value_wei, Some(U256::from(100)));
+}
+
+#[test]
+fn an_event_out_of_order_marks_the_channel_invalid_and_keeps_the_state_before_it() {
+    let book = book();
+    let key = channel(1);
+    let status = book
+        .insert_channel_event(event(key, EventType::DidDeposit, 9, deposit_fields(50)))
+        .unwrap();
+    assert!(status.is_invalid);
+    assert_eq!(
+        status.is_invalid_reason.as_deref(),
+        Some("invalid channel state for event DidDeposit: got NULL but should be CS_OPEN")
+    );
+    assert_eq!(status.channel.state, None);
+    assert_eq!(status.latest_event.unwrap().event_type, EventType::DidDeposit);
+
+    let (book, key) = opened(100);
+    let status = book.insert_channel_event(open(key, 12, 5)).unwrap();
+    assert_eq!(
+        status.is_invalid_reason.as_deref(),
+        Some("invalid channel state for event DidOpen: got CS_OPEN but should be NULL")
+    );
+    assert_eq!(status.channel.value_wei, Some(U256::from(100)));
+}
+
+#[test]
+fn unidirectional_lifecycle_open_settling_settled() {
+    let (book, key) = opened(100);
+    let none = EventFields::default;
+    let status = book
+        .insert_channel_event(event(key, EventType::DidSettle, 11, none()))
+        .unwrap();
+    assert_eq!(
+        status.is_invalid_reason.as_deref(),
+        Some("invalid channel state for event DidSettle: got CS_OPEN but should be CS_SETTLING")
+    );
+    let (book, key) = opened(100);
+    let status = book
+        .insert_channel_event(event(key, EventType::DidStartSettling, 11, none()))
+        .unwrap();
+    assert_eq!(status.channel.state, Some(ChannelState::Settling));
+    assert_eq!(status.channel.settlement_started_on_ms, Some(11_000));
+    let status = book
+        .insert_channel_event(event(key, EventType::DidClaim, 12, none()))
+        .unwrap();
+    assert_eq!(status.channel.state, Some(ChannelState::Settled));
+    assert_eq!(status.channel.settlement_finalized_on_ms, Some(12_000));
+    assert!(!status.is_invalid);
+}
+
+#[test]
+fn broker_lifecycle_with_payment_and_odd_value() {
+    let book = book();
+    let key = channel(4);
+    let create = EventFields {
+        sender: Some(sender().address),
+        receiver: Some(receiver()),
+        value_wei: Some(U256::from(1_000)),
+        settlement_period_s: Some(60),
+        until_s: Some(2_000_000),
+        ..EventFields::default()
+    };
+    let status = book
+        .insert_channel_event(event(key, EventType::DidCreateChannel, 10, create))
+        .unwrap();
+    assert_eq!(status.channel.until_ms, Some(2_000_000_000));
+    let start = EventFields {
+        payment_wei: Some(U256::from(400)),
+        ..EventFields::default()
+    };
+    let status = book
+        .insert_channel_event(event(key, EventType::DidStartSettle, 11, start))
+        .unwrap();
+    assert_eq!(status.channel.state, Some(ChannelState::Settling));
+    assert_eq!(status.channel.until_ms, Some(11_000 + 60_000));
+    let settle = EventFields {
+        payment_wei: Some(U256::from(400)),
+        odd_value_wei: Some(U256::from(600)),
+        ..EventFields::default()
+    };
+    let status = book
+        .insert_channel_event(event(key, EventType::DidSettle, 12, settle))
+        .unwrap();
+    assert_eq!(status.channel.state, Some(ChannelState::Settled));
+    assert_eq!(status.channel.odd_value_wei, Some(U256::from(600)));
+}
+
+#[test]
+fn lists_channels_by_party_and_tells_their_history() {
+    let book = book();
+    for n in 1..=3 {
+        book.insert_channel_event(open(channel(n), 10, 100)).unwrap();
+    }
+    let by_sender = book.channels_by_sender(&sender().address, None, 10).unwrap();
+    assert_eq!(by_sender, vec![channel(1), channel(2), channel(3)]);
+    let page = book.channels_by_receiver(&receiver(), Some(&channel(1)), 1).unwrap();
+    assert_eq!(page, vec![channel(2)]);
+    assert!(
+        book.channels_by_sender(&stranger().address, None, 10)
+            .unwrap()
+            .is_empty()
+    );
+
+    book.insert_state_update(payment(channel(2), 10)).unwrap();
+    let history = book.channel_history(&channel(2)).unwrap();
+    assert_eq!((history.events.len(), history.state_updates.len()), (1, 1));
+
+    // An orphaned opening drops the channel from the party indexes.
+    book.set_recent_blocks(ChainId(1), 10, &[BlockHash([0x22; 32])])
+        .unwrap();
+    assert!(book.channels_by_sender(&sender().address, None, 10).unwrap().is_empty());
+}
+
+#[test]
+fn token_channels_verify_with_the_token_from_did_open() {
+    let key = channel(5);
+    let token = tally_channel::Address([0x70; 20]);
+    let config = ChannelBookConfig::default().with_scheme(key.chain_id, key.contract_id, Scheme::TokenUnidirectional);
+    let book = ChannelBook::with_config(MemStore::new(), config);
+    let mut opening = open(key, 10, 1_000);
+    opening.fields.token_contract = Some(token);
+    book.insert_channel_event(opening).unwrap();
+    let payment_terms = Payment {
+        chain_id: key.chain_id,
+        contract: key.contract_id,
+        channel_id: key.channel_id,
+        amount_wei: U256::from(10),
+        token_contract: Some(token),
+    };
+    let mut update = payment(key, 10);
+    update.signature = sign_payment(Scheme::TokenUnidirectional, &payment_terms, &sender().key).unwrap();
+    assert_eq!(reason(&book.insert_state_update(update).unwrap()), "accepted");
+    // A unidirectional signature does not pass on a token contract.
+    assert_eq!(
+        reason(&book.insert_state_update(payment(key, 20)).unwrap()),
+        "signature_invalid"
+    );
+}
+
+#[test]
+fn json_entry_points_take_pg_machinomy_shapes() {
+    let book = book();
+    let key = channel(1);
+    let sender = sender().address;
+    let event = format!(
+        r#"{{"chain_id":1,"contract_id":"{}","channel_id":"{}","ts":10000,"block_number":10,
+        "block_hash":"{}","sender":"{sender}","event_type":"DidOpen",
+        "fields":{{"sender":"{sender}","receiver":"{}","value":"1000"}}}}"#,
+        key.contract_id,
+        key.channel_id,
+        hash(10),
+        receiver()
+    );
+    let status = book.insert_channel_event_json(&event).unwrap();
+    assert_eq!(status.channel.value_wei, Some(U256::from(1_000)));
+    let update = payment(key, 25);
+    let json = format!(
+        r#"{{"chain_id":1,"contract_id":"{}","channel_id":"{}","amount":"25","signature":"{}","sender":"{sender}"}}"#,
+        key.contract_id, key.channel_id, update.signature
+    );
+    let outcome = book.insert_state_update_json(&json, 77).unwrap();
+    let result = outcome.accepted().unwrap();
+    assert_eq!(result.latest_state.ts_ms, 77);
+    let rendered = serde_json::to_value(&outcome).unwrap();
+    for field in [
+        "id",
+        "created",
+        "status",
+        "is_latest",
+        "latest_state",
+        "channel_payment",
+        "channel_remaining_balance",
+        "added_amount",
+    ] {
+        assert!(rendered.get(field).is_some(), "missing {field}");
+    }
+    assert_eq!(rendered["channel_payment"], "25");
+    assert_eq!(rendered["latest_state"]["amount"], "25");
+    let status = serde_json::to_value(book.channel_status(&key, true).unwrap()).unwrap();
+    assert_eq!(status["channel"]["state"], "CS_OPEN");
+    assert_eq!(status["current_remaining_balance"], "975");
+}
+
+#[test]
+fn status_without_inserting_matches_what_insert_reports() {
+    let (book, key) = opened(1_000);
+    book.insert_state_update(payment(key, 300)).unwrap();
+    let status = book.state_update_status(&payment(key, 500)).unwrap();
+    assert_eq!(
+        (status.is_latest, status.added_amount_wei),
+        (true, Some(U256::from(200)))
+    );
+    let inserted = book.insert_state_update(payment(key, 500)).unwrap();
+    assert_eq!(inserted.accepted().unwrap().status, status);
+    assert_eq!(
+        book.state_update_status(&payment(key, 500)).unwrap().dupe_status,
+        DupeStatus::Duplicate
+    );
+}
+
+#[test]
+fn a_failed_commit_before_the_write_stores_nothing() {
+    let store = Arc::new(FaultyStore::new(MemStore::new()));
+    let book = ChannelBook::new(Arc::clone(&store));
+    let key = channel(1);
+    book.insert_channel_event(open(key, 10, 1_000)).unwrap();
+    store.inject(Fault::on_commit().nth(1).before_write());
+    assert!(book.insert_state_update(payment(key, 300)).is_err());
+    assert!(book.channel_history(&key).unwrap().state_updates.is_empty());
+    assert_eq!(book.channel_status(&key, true).unwrap().latest_state, None);
+    let retried = book.insert_state_update(payment(key, 300)).unwrap();
+    assert_eq!(retried.accepted().unwrap().id, Some(1));
+}
+
+#[test]
+fn a_lost_acknowledgement_applies_nothing_twice_on_retry() {
+    let store = Arc::new(FaultyStore::new(MemStore::new()));
+    let book = ChannelBook::new(Arc::clone(&store));
+    let key = channel(1);
+
+    store.inject(Fault::on_commit().nth(1).after_write());
+    assert!(book.insert_channel_event(open(key, 10, 1_000)).is_err());
+    book.insert_channel_event(open(key, 10, 1_000)).unwrap();
+    store.clear();
+    store.inject(Fault::on_commit().nth(1).after_write());
+    assert!(
+        book.insert_channel_event(event(key, EventType::DidDeposit, 11, deposit_fields(500)))
+            .is_err()
+    );
+    let status = book
+        .insert_channel_event(event(key, EventType::DidDeposit, 11, deposit_fields(500)))
+        .unwrap();
+    assert_eq!(
+        status.channel.value_wei,
+        Some(U256::from(1_500)),
+        "the deposit counted once"
+    );
+    assert!(!status.is_invalid);
+
+    store.clear();
+    store.inject(Fault::on_commit().nth(1).after_write());
+    assert!(book.insert_state_update(payment(key, 300)).is_err());
+    let retried = book.insert_state_update(payment(key, 300)).unwrap();
+    assert_eq!(retried.accepted().unwrap().created, false);
+
+    store.clear();
+    store.inject(Fault::on_commit().nth(1).after_write());
+    assert!(book.insert_state_update(payment(key, 5_000)).is_err());
+    assert_eq!(
+        reason(&book.insert_state_update(payment(key, 5_000)).unwrap()),
+        "amount_exceeds_channel_value"
+    );
+
+    let history = book.channel_history(&key).unwrap();
+    assert_eq!(history.events.len(), 2);
+    assert_eq!(history.state_updates.len(), 1);
+    assert_eq!(history.rejected.len(), 1);
+}
+
+#[test]
+fn racing_threads_agree_on_the_latest_state() {
+    let book = Arc::new(ChannelBook::new(MemStore::new()));
+    let key = channel(1);
+    book.insert_channel_event(open(key, 10, 1_000_000)).unwrap();
+    let updates: Vec<_> = (1..=40u64).map(|n| payment(key, n * 10)).collect();
+    std::thread::scope(|scope| {
+        for chunk in updates.chunks(10) {
+            let book = Arc::clone(&book);
+            scope.spawn(move || {
+                for update in chunk {
+                    assert_eq!(reason(&book.insert_state_update(update.clone()).unwrap()), "accepted");
+                }
+            });
+        }
+    });
+    let history = book.channel_history(&key).unwrap();
+    let mut ids: Vec<u64> = history.state_updates.iter().map(|stored| stored.id).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (1..=40).collect::<Vec<_>>());
+    let status = book.channel_status(&key, true).unwrap();
+    assert_eq!(status.current_payment_wei, Some(U256::from(400)));
+}
