@@ -1,0 +1,109 @@
+//! Every SQL statement the store runs, for one table.
+//!
+//! Only plain SQL that Postgres-compatible distributed engines also run:
+//! `INSERT … ON CONFLICT`, `unnest` of arrays, data-modifying `WITH`, and
+//! `ORDER BY … LIMIT`. No advisory locks, no PL/pgSQL, no LISTEN/NOTIFY, no
+//! sequences.
+//!
+//! Rows: `key bytea PRIMARY KEY, value bytea, version bigint NOT NULL`. A row
+//! whose `value` is NULL is absent to readers: either a *tombstone* (the key
+//! was deleted; its version is kept so a later write goes above it) or a
+//! *placeholder* with version 0 (inserted by a commit only to lock a key that
+//! does not exist; removed by the same commit).
+
+/// The statements for one table.
+#[derive(Debug, Clone)]
+pub(crate) struct Sql {
+    pub(crate) get: String,
+    pub(crate) scan_from_prefix_bounded: String,
+    pub(crate) scan_from_prefix_unbounded: String,
+    pub(crate) scan_after_bounded: String,
+    pub(crate) scan_after_unbounded: String,
+    pub(crate) lock: String,
+    pub(crate) check: String,
+    pub(crate) write: String,
+}
+
+/// The table that records which tables hold tally data, and their schema version.
+pub(crate) const SCHEMA_TABLE: &str = "tally_schema";
+
+pub(crate) fn create_schema(table: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {SCHEMA_TABLE} (
+             table_name text PRIMARY KEY,
+             schema_version integer NOT NULL
+         );
+         CREATE TABLE IF NOT EXISTS \"{table}\" (
+             key bytea PRIMARY KEY,
+             value bytea,
+             version bigint NOT NULL
+         );
+         INSERT INTO {SCHEMA_TABLE} (table_name, schema_version)
+             VALUES ('{table}', {version})
+             ON CONFLICT (table_name) DO NOTHING;",
+        version = crate::SCHEMA_VERSION
+    )
+}
+
+pub(crate) fn schema_version() -> String {
+    format!("SELECT schema_version FROM {SCHEMA_TABLE} WHERE table_name = $1")
+}
+
+pub(crate) fn drop_table(table: &str) -> String {
+    format!(
+        "DROP TABLE IF EXISTS \"{table}\";
+         DELETE FROM {SCHEMA_TABLE} WHERE table_name = '{table}';"
+    )
+}
+
+impl Sql {
+    /// `table` must already be validated (lowercase letters, digits, `_`).
+    pub(crate) fn for_table(table: &str) -> Self {
+        let t = format!("\"{table}\"");
+        let scan = |lower: &str, upper: bool| {
+            let (upper, limit) = if upper { (" AND key < $2", "$3") } else { ("", "$2") };
+            format!(
+                "SELECT key, value, version FROM {t}
+                 WHERE key {lower} $1{upper} AND value IS NOT NULL
+                 ORDER BY key LIMIT {limit}"
+            )
+        };
+        Sql {
+            get: format!("SELECT value, version FROM {t} WHERE key = $1 AND value IS NOT NULL"),
+            scan_from_prefix_bounded: scan(">=", true),
+            scan_from_prefix_unbounded: scan(">=", false),
+            scan_after_bounded: scan(">", true),
+            scan_after_unbounded: scan(">", false),
+            // Locks every key a precondition names (creating a placeholder
+            // row for a key that has none, so that absent keys are locked
+            // too) and returns its current state. `DO UPDATE` waits for a
+            // concurrent writer of the row and then sees its committed
+            // result, even under READ COMMITTED. Keys arrive sorted, so two
+            // commits always lock in the same order.
+            lock: format!(
+                "INSERT INTO {t} AS t (key, value, version)
+                 SELECT k, NULL, 0 FROM unnest($1::bytea[]) AS k
+                 ON CONFLICT (key) DO UPDATE SET version = t.version
+                 RETURNING key, value IS NOT NULL, version"
+            ),
+            // A batch with preconditions and no writes: one consistent read.
+            check: format!("SELECT key, version FROM {t} WHERE key = ANY($1::bytea[]) AND value IS NOT NULL"),
+            // The whole write set in one statement: drop this commit's
+            // placeholders, tombstone the deleted keys, upsert the puts. The
+            // three key sets are disjoint and each version goes up by one
+            // from the row's last version (tombstones included), so a key
+            // never gets a version it had before.
+            write: format!(
+                "WITH cleanup AS (
+                     DELETE FROM {t} WHERE key = ANY($4::bytea[]) AND version = 0
+                 ), tombstones AS (
+                     UPDATE {t} SET value = NULL, version = version + 1
+                     WHERE key = ANY($3::bytea[]) AND value IS NOT NULL
+                 )
+                 INSERT INTO {t} AS t (key, value, version)
+                 SELECT k, v, 1 FROM unnest($1::bytea[], $2::bytea[]) AS u(k, v)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = t.version + 1"
+            ),
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! The storage contract, checked against a real PostgreSQL server.
+//!
+//! Runs when `TALLY_PG_URL` is set (CI sets it); otherwise every check is
+//! skipped with a printed note. Each check uses its own table.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
+mod support;
+
+use tally_store::testkit::Config;
+
+fn store() -> Option<support::TempPg> {
+    support::url("PgStore conformance").map(|url| support::TempPg::new(&url, "conf"))
+}
+
+/// Each commit is a round trip and a WAL flush, so the concurrency checks
+/// are sized to run in seconds while eight threads still contend hard.
+fn config() -> Config {
+    Config {
+        cas_threads: 8,
+        cas_increments_per_thread: 250,
+        disjoint_writes_per_thread: 200,
+    }
+}
+
+tally_store::conformance_tests!(optional: store(), config());
