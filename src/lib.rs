@@ -10,6 +10,7 @@
 //! | feature | module | crate |
 //! |---|---|---|
 //! | `store` (default) | [`store`] | `tally-store`: the `Store` trait, MemStore, FaultyStore, the conformance kit |
+//! | `channel` | `channel` | `tally-channel`: Machinomy payment channels (state updates, contract events, channel status) |
 //!
 //! The domain crates (`petri`, `channel`, `ledger`, `ilp`, `connector`,
 //! `market`) and the durable backends join as they land.
@@ -19,6 +20,9 @@
 
 #[cfg(feature = "store")]
 pub use tally_store as store;
+
+#[cfg(feature = "channel")]
+pub use tally_channel as channel;
 
 // The README's examples are compiled and run as doc-tests, so it cannot lie.
 #[cfg(all(doctest, feature = "store"))]
