@@ -109,10 +109,10 @@ impl Fields {
     /// Removes and returns a field; `null` counts as absent.
     fn take(&mut self, names: &[&'static str]) -> Option<(&'static str, Value)> {
         for name in names {
-            if let Some(value) = self.map.remove(*name) {
-                if !value.is_null() {
-                    return Some((name, value));
-                }
+            if let Some(value) = self.map.remove(*name)
+                && !value.is_null()
+            {
+                return Some((name, value));
             }
         }
         None

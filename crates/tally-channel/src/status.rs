@@ -111,6 +111,10 @@ impl StateUpdateRejection {
 /// returns: accepted or refused. Serializes as either shape, untagged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "returned by value once per call; boxing would cost an allocation on the hot path"
+)]
 pub enum StateUpdateOutcome {
     /// Refused (recorded for audit, nothing else changed).
     Rejected(StateUpdateRejection),

@@ -74,7 +74,7 @@ fn hex_value(digit: u8) -> Option<u8> {
 /// [`HexError::WrongLength`] with `expected_bytes` the rounded-up length.
 pub fn decode_hex(text: &str) -> Result<Vec<u8>, HexError> {
     let digits = strip_0x(text).as_bytes();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err(HexError::WrongLength {
             expected_bytes: digits.len().div_ceil(2),
             found_digits: digits.len(),

@@ -77,7 +77,7 @@ fn update_below_latest_is_stored_but_not_latest() {
     // pg-machinomy raised a unique-index error for the same older amount
     // again; here it is a duplicate.
     let again = book.insert_state_update(payment(key, 200)).unwrap();
-    assert_eq!(again.accepted().unwrap().created, false);
+    assert!(!again.accepted().unwrap().created);
     assert_eq!(book.channel_history(&key).unwrap().state_updates.len(), 2);
 }
 
@@ -527,7 +527,7 @@ fn a_lost_acknowledgement_applies_nothing_twice_on_retry() {
     store.inject(Fault::on_commit().nth(1).after_write());
     assert!(book.insert_state_update(payment(key, 300)).is_err());
     let retried = book.insert_state_update(payment(key, 300)).unwrap();
-    assert_eq!(retried.accepted().unwrap().created, false);
+    assert!(!retried.accepted().unwrap().created);
 
     store.clear();
     store.inject(Fault::on_commit().nth(1).after_write());
