@@ -35,8 +35,8 @@
 //! use tally_store::MemStore;
 //!
 //! let book = ChannelBook::new(MemStore::new());
-//! let sender_key = secp256k1::SecretKey::from_secret_bytes([7; 32]).unwrap();
-//! let sender = address_of_public_key(&secp256k1::PublicKey::from_secret_key(&sender_key));
+//! let sender_key = tally_channel::secp256k1::SecretKey::from_secret_bytes([7; 32]).unwrap();
+//! let sender = address_of_public_key(&tally_channel::secp256k1::PublicKey::from_secret_key(&sender_key));
 //! let key = ChannelKey { chain_id: ChainId(1), contract_id: Address([0x08; 20]), channel_id: ChannelId([0xc0; 32]) };
 //!
 //! // The contract says the channel opened with 1000 wei.
