@@ -93,3 +93,35 @@ fn vectors_cover_every_scheme_and_reason() {
         );
     }
 }
+
+#[test]
+fn invalid_signatures_carry_precise_sub_reasons() {
+    use tally_channel::{SignatureError, recover_payment_signer};
+    let expectations: [(&str, fn(&SignatureError) -> bool); 8] = [
+        ("/r=0", |e| *e == SignatureError::RZero),
+        ("/s=0", |e| *e == SignatureError::SZero),
+        ("/r=n", |e| *e == SignatureError::ROutOfRange),
+        ("/s=n", |e| *e == SignatureError::SOutOfRange),
+        ("/s=2^256-1", |e| *e == SignatureError::SOutOfRange),
+        ("/r_off_curve", |e| *e == SignatureError::Unrecoverable),
+        ("/v=29", |e| matches!(e, SignatureError::BadV { v: 29, .. })),
+        ("/high_s", |e| *e == SignatureError::HighS),
+    ];
+    let vectors = vectors();
+    for (suffix, expected) in expectations {
+        let mut seen = 0;
+        for vector in vectors.iter().filter(|v| v["name"].as_str().unwrap().ends_with(suffix)) {
+            let input = parse_line(&serde_json::to_string(&vector["input"]).unwrap()).unwrap();
+            let error = recover_payment_signer(
+                input.scheme,
+                &input.payment,
+                &input.signature,
+                SignaturePolicy::strict(),
+            )
+            .unwrap_err();
+            assert!(expected(&error), "{}: {error:?}", vector["name"]);
+            seen += 1;
+        }
+        assert!(seen >= 4, "{suffix}: {seen} vectors");
+    }
+}
