@@ -97,7 +97,8 @@ fn vectors_cover_every_scheme_and_reason() {
 #[test]
 fn invalid_signatures_carry_precise_sub_reasons() {
     use tally_channel::{SignatureError, recover_payment_signer};
-    let expectations: [(&str, fn(&SignatureError) -> bool); 8] = [
+    type Check = fn(&SignatureError) -> bool;
+    let expectations: [(&str, Check); 8] = [
         ("/r=0", |e| *e == SignatureError::RZero),
         ("/s=0", |e| *e == SignatureError::SZero),
         ("/r=n", |e| *e == SignatureError::ROutOfRange),
