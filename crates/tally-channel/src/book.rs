@@ -377,6 +377,18 @@ impl<S: Store> ChannelBook<S> {
         })
     }
 
+    /// Inserts an intent (pg-machinomy's `insertChannelIntent`): `event`
+    /// with its `block_hash` cleared, `block_number` being the last block
+    /// the host has seen. It counts in the channel's status until a matching
+    /// chain event arrives.
+    ///
+    /// # Errors
+    /// As [`insert_channel_event`](Self::insert_channel_event).
+    pub fn insert_channel_intent(&self, mut event: ChannelEvent) -> Result<ChannelStatus, ChannelError> {
+        event.block_hash = None;
+        self.insert_channel_event(event)
+    }
+
     /// [`insert_channel_event`](Self::insert_channel_event) from
     /// pg-machinomy's JSON (see
     /// [`json::parse_channel_event`](crate::json::parse_channel_event)).

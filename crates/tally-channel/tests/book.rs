@@ -201,7 +201,7 @@ fn event_first_then_its_intent_adds_nothing() {
     book.insert_channel_event(event(key, EventType::DidDeposit, 12, deposit_fields(50)))
         .unwrap();
     let status = book
-        .insert_channel_event(intent(key, EventType::DidDeposit, 11, deposit_fields(50)))
+        .insert_channel_intent(event(key, EventType::DidDeposit, 11, deposit_fields(50)))
         .unwrap();
     assert_eq!(status.channel.value_wei, Some(U256::from(150)));
     assert_eq!(status.channel.state_is_intent, Some(false));
