@@ -73,7 +73,12 @@ fn hex_value(digit: u8) -> Option<u8> {
 /// [`HexError::InvalidCharacter`] or, for an odd number of digits,
 /// [`HexError::WrongLength`] with `expected_bytes` the rounded-up length.
 pub fn decode_hex(text: &str) -> Result<Vec<u8>, HexError> {
-    let digits = strip_0x(text).as_bytes();
+    decode_hex_digits(strip_0x(text))
+}
+
+/// Decodes hex digits with no `0x` prefix (a second `0x` is not hex).
+fn decode_hex_digits(digits: &str) -> Result<Vec<u8>, HexError> {
+    let digits = digits.as_bytes();
     if !digits.len().is_multiple_of(2) {
         return Err(HexError::WrongLength {
             expected_bytes: digits.len().div_ceil(2),
@@ -99,10 +104,11 @@ fn decode_fixed<const N: usize>(text: &str) -> Result<[u8; N], HexError> {
             found_digits: digits.len(),
         });
     }
-    let bytes = decode_hex(digits)?;
-    let mut out = [0u8; N];
-    out.copy_from_slice(&bytes);
-    Ok(out)
+    let bytes = decode_hex_digits(digits)?;
+    <[u8; N]>::try_from(bytes.as_slice()).map_err(|_| HexError::WrongLength {
+        expected_bytes: N,
+        found_digits: digits.len(),
+    })
 }
 
 /// Lowercase hex with a `0x` prefix.
@@ -462,6 +468,13 @@ mod tests {
         let typo = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD";
         assert_eq!(typo.parse::<Address>(), Err(HexError::BadChecksum));
         assert!(matches!("0x1234".parse::<Address>(), Err(HexError::WrongLength { .. })));
+        // Found by the fuzzer: a doubled prefix is 40 characters but not 40 hex digits.
+        assert!(matches!(
+            "0x0xe4f70109ccc5135f50cc359d24cb7686247df4".parse::<Address>(),
+            Err(HexError::InvalidCharacter { position: 1 })
+        ));
+        assert!("0x0x".parse::<BlockHash>().is_err());
+        assert!(decode_hex("0x0x00").is_err());
         assert!(matches!(
             "0xzzaeb6053f3e94c9b9a09f33669435e7ef1beaed".parse::<Address>(),
             Err(HexError::InvalidCharacter { position: 0 })
