@@ -1,6 +1,10 @@
 //! A PgStore in its own uniquely named table, dropped when the test ends.
 
-#![allow(unreachable_pub, dead_code, reason = "shared by several test binaries, each using a part")]
+#![allow(
+    unreachable_pub,
+    dead_code,
+    reason = "shared by several test binaries, each using a part"
+)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
