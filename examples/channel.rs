@@ -1,7 +1,7 @@
 //! A payment-channel receiver's view, persisted in a redb file.
 //!
 //! ```sh
-//! cargo run --release --example channel --features channel
+//! cargo run --release --example channel --features channel,redb
 //! ```
 //!
 //! The receiver learns from the contract's events that a channel opened,
@@ -18,8 +18,8 @@ use tally::channel::{
     Address, BlockHash, ChainId, ChannelBook, ChannelEvent, ChannelId, ChannelKey, EventFields, EventType, Payment,
     Scheme, StateUpdate, StateUpdateOutcome, U256, address_of_public_key, keccak256, sign_payment,
 };
+use tally::redb::RedbStore;
 use tally::store::Store;
-use tally_store_redb::RedbStore;
 
 /// A fresh secp256k1 key from the std hasher's random keys (no RNG crate).
 fn generate_key(label: &str) -> Result<SecretKey, Box<dyn Error>> {

@@ -4,6 +4,18 @@
 //! records under order-preserving keys, optimistic transactions that retry
 //! on conflict, paging through a prefix, and how an idempotent transaction
 //! survives a lost acknowledgement. Later releases extend it to each domain.
+//!
+//! Choose the store with `--store`:
+//!
+//! - `--store redb:PATH`: a redb file (created if missing). The default is a
+//!   fresh file in a temporary directory, removed at the end.
+//! - `--store mem`: in memory.
+//! - `--store postgres:URL`: a PostgreSQL table named `tally_tour` (build
+//!   with `--features postgres`), e.g.
+//!   `cargo run --release --features postgres --example tour -- --store postgres:postgres://postgres@127.0.0.1:5432/test`.
+//!
+//! Each run keeps its records under a fresh run number, so running the tour
+//! again against the same file or table starts over cleanly.
 
 use std::error::Error;
 use std::sync::Arc;
@@ -14,6 +26,13 @@ use tally::store::{Fault, FaultyStore, MemStore, RetryPolicy, Store, StoreError,
 
 /// The namespace of this example's keys.
 const NAMESPACE: &str = "tour";
+
+/// Which run of the tour in this store (so a persistent store can be reused).
+static RUN: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+fn run() -> u64 {
+    RUN.get().copied().unwrap_or(0)
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Account {
@@ -38,11 +57,88 @@ enum TourError {
 }
 
 fn account_key(id: u64) -> Vec<u8> {
-    KeyBuilder::new(NAMESPACE).str("account").u64(id).build()
+    KeyBuilder::new(NAMESPACE).u64(run()).str("account").u64(id).build()
 }
 
 fn transfer_key(transfer_id: u64) -> Vec<u8> {
-    KeyBuilder::new(NAMESPACE).str("transfer").u64(transfer_id).build()
+    KeyBuilder::new(NAMESPACE)
+        .u64(run())
+        .str("transfer")
+        .u64(transfer_id)
+        .build()
+}
+
+/// Claims the next run number in this store.
+fn next_run(store: &dyn Store) -> Result<u64, TourError> {
+    let key = KeyBuilder::new(NAMESPACE).str("runs").build();
+    transact(store, &RetryPolicy::default(), |txn| {
+        let previous: u64 = match txn.get(&key)? {
+            Some(bytes) => codec::decode(&bytes)?,
+            None => 0,
+        };
+        let run = previous + 1;
+        txn.put(key.clone(), codec::encode(&run)?);
+        Ok(run)
+    })
+}
+
+/// The store named by `--store` (see the module docs).
+struct Opened {
+    store: Arc<dyn Store>,
+    description: String,
+    /// A directory the tour made and removes at the end.
+    _temporary_dir: Option<tempfile::TempDir>,
+}
+
+fn open_store() -> Result<Opened, Box<dyn Error>> {
+    let opened = |store: Arc<dyn Store>, description: String, dir: Option<tempfile::TempDir>| Opened {
+        store,
+        description,
+        _temporary_dir: dir,
+    };
+    let mut args = std::env::args().skip(1);
+    let spec = match (args.next().as_deref(), args.next()) {
+        (None, _) => "redb".to_owned(),
+        (Some("--store"), Some(spec)) => spec,
+        _ => return Err("usage: tour [--store mem|redb:PATH|postgres:URL]".into()),
+    };
+    if spec == "mem" {
+        return Ok(opened(Arc::new(MemStore::new()), "MemStore (in memory)".into(), None));
+    }
+    if spec == "redb" {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("tour.redb");
+        let store = tally::redb::RedbStore::open(&path)?;
+        return Ok(opened(
+            Arc::new(store),
+            format!("RedbStore at {}", path.display()),
+            Some(dir),
+        ));
+    }
+    if let Some(path) = spec.strip_prefix("redb:") {
+        let store = tally::redb::RedbStore::open(path)?;
+        return Ok(opened(Arc::new(store), format!("RedbStore at {path}"), None));
+    }
+    if let Some(url) = spec.strip_prefix("postgres:") {
+        #[cfg(feature = "postgres")]
+        {
+            let options = tally::postgres::PgOptions {
+                table: "tally_tour".into(),
+                ..Default::default()
+            };
+            let store = tally::postgres::PgStore::connect_with(url, options)?;
+            return Ok(opened(
+                Arc::new(store),
+                format!("PgStore, table tally_tour at {url}"),
+                None,
+            ));
+        }
+        #[cfg(not(feature = "postgres"))]
+        {
+            return Err(format!("--store postgres:{url} needs the postgres feature: cargo run --features postgres --example tour -- --store postgres:URL").into());
+        }
+    }
+    Err(format!("unknown store {spec:?}: use mem, redb:PATH or postgres:URL").into())
 }
 
 fn load<S: Store + ?Sized>(txn: &mut Txn<'_, S>, id: u64) -> Result<Account, TourError> {
@@ -82,10 +178,11 @@ fn transfer<S: Store + ?Sized>(
 }
 
 fn print_accounts<S: Store + ?Sized>(store: &S) -> Result<(), TourError> {
-    let prefix = KeyBuilder::new(NAMESPACE).str("account").build();
+    let prefix = KeyBuilder::new(NAMESPACE).u64(run()).str("account").build();
     for entry in scan_all(store, &prefix, 100) {
         let entry = entry?;
         let mut reader = KeyReader::new(NAMESPACE, &entry.key)?;
+        reader.u64()?; // the run
         reader.str()?; // "account"
         let id = reader.u64()?;
         reader.finish()?;
@@ -99,7 +196,14 @@ fn print_accounts<S: Store + ?Sized>(store: &S) -> Result<(), TourError> {
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let store = Arc::new(MemStore::new());
+    let Opened {
+        store,
+        description,
+        _temporary_dir,
+    } = open_store()?;
+    let run = next_run(&*store)?;
+    let _ = RUN.set(run);
+    println!("Store: {description} (tour run {run} in this store)\n");
 
     println!("1. Open three accounts in one atomic batch");
     transact(&*store, &RetryPolicy::default(), |txn| {

@@ -10,16 +10,24 @@
 //! | feature | module | crate |
 //! |---|---|---|
 //! | `store` (default) | [`store`] | `tally-store`: the `Store` trait, MemStore, FaultyStore, the conformance kit |
+//! | `redb` (default) | `redb` | `tally-store-redb`: `RedbStore`, the embedded durable store (one file, no server) |
+//! | `postgres` | `postgres` | `tally-store-postgres`: `PgStore`, one PostgreSQL table shared by many processes |
 //! | `channel` | `channel` | `tally-channel`: Machinomy payment channels (state updates, contract events, channel status) |
 //!
-//! The domain crates (`petri`, `channel`, `ledger`, `ilp`, `connector`,
-//! `market`) and the durable backends join as they land.
+//! The other domain crates (`petri`, `ledger`, `ilp`, `connector`,
+//! `market`) join as they land.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 #[cfg(feature = "store")]
 pub use tally_store as store;
+
+#[cfg(feature = "redb")]
+pub use tally_store_redb as redb;
+
+#[cfg(feature = "postgres")]
+pub use tally_store_postgres as postgres;
 
 #[cfg(feature = "channel")]
 pub use tally_channel as channel;

@@ -40,15 +40,15 @@
 //!
 //! # How a commit runs
 //!
-//! - A batch with no preconditions is **one statement** in autocommit:
-//!   upserts and tombstones for every key, in key order.
-//! - A batch with preconditions is one `READ COMMITTED` transaction of two
-//!   statements: the first locks every checked key (inserting a placeholder
-//!   row for an absent key, so "absent" is locked too) and reads its version;
-//!   if any precondition fails the transaction rolls back with
-//!   [`Conflict::Precondition`]; otherwise the second statement applies the
-//!   writes. Keys are locked in sorted order, so two of our commits never
-//!   deadlock each other.
+//! - A batch with no preconditions that only puts (or touches one key) is
+//!   **one statement** in autocommit: an upsert of every key, in key order.
+//! - Any other batch is one `READ COMMITTED` transaction of two statements:
+//!   the first locks every key the batch checks or writes, in sorted order
+//!   (inserting a placeholder row for an absent key, so "absent" is locked
+//!   too), and reads its version; if a precondition fails the transaction
+//!   rolls back with [`Conflict::Precondition`]; otherwise the second
+//!   statement applies the writes. Since every commit takes its row locks in
+//!   key order, our commits do not deadlock one another.
 //! - A batch with preconditions and no writes is one consistent `SELECT`.
 //! - SQLSTATE `40001` (serialization failure) and `40P01` (deadlock) become
 //!   [`Conflict::Contention`]: nothing was written and the caller retries.
@@ -225,6 +225,8 @@ struct Plan<'a> {
     /// Checked or deleted keys that are not put: placeholder rows for them
     /// are removed when the commit writes.
     cleanup_keys: Vec<&'a [u8]>,
+    /// Every key the batch checks or writes, sorted: the locking order.
+    lock_keys: Vec<&'a [u8]>,
     /// Key -> every version a precondition demands of it (0 = absent).
     checks: BTreeMap<&'a [u8], Vec<u64>>,
 }
@@ -250,6 +252,7 @@ impl<'a> Plan<'a> {
             put_values: Vec::new(),
             delete_keys: Vec::new(),
             cleanup_keys: Vec::new(),
+            lock_keys: Vec::new(),
             checks,
         };
         for (&key, value) in &writes {
@@ -269,7 +272,18 @@ impl<'a> Plan<'a> {
                 plan.cleanup_keys.push(key);
             }
         }
+        let mut lock_keys: Vec<&[u8]> = writes.keys().chain(plan.checks.keys()).copied().collect();
+        lock_keys.sort_unstable();
+        lock_keys.dedup();
+        plan.lock_keys = lock_keys;
         plan
+    }
+
+    /// True when one autocommit statement can apply the batch: nothing to
+    /// check, and the statement takes its row locks in key order (puts
+    /// only, or a single key), so it cannot deadlock with another commit.
+    fn is_blind(&self) -> bool {
+        self.checks.is_empty() && (self.delete_keys.is_empty() || self.lock_keys.len() == 1)
     }
 
     fn has_writes(&self) -> bool {
@@ -417,9 +431,8 @@ impl PgStore {
             .get()
             .map_err(|error| checkout_error(Operation::Commit, error))?;
         let connection = pooled.connection();
-        let checked_keys: Vec<&[u8]> = plan.checks.keys().copied().collect();
-
         if !plan.has_writes() {
+            let checked_keys: Vec<&[u8]> = plan.checks.keys().copied().collect();
             // Read-only: one consistent snapshot is the whole commit.
             let rows = connection
                 .client
@@ -434,7 +447,7 @@ impl PgStore {
 
         let mut transaction = connection.client.transaction().map_err(commit)?;
         let rows = transaction
-            .query(&connection.statements.lock, &[&checked_keys])
+            .query(&connection.statements.lock, &[&plan.lock_keys])
             .map_err(commit)?;
         let mut actual = BTreeMap::new();
         for row in &rows {
@@ -556,7 +569,7 @@ impl Store for PgStore {
             return Ok(());
         }
         let plan = Plan::new(&batch);
-        if plan.checks.is_empty() {
+        if plan.is_blind() {
             self.commit_blind(&plan)
         } else {
             self.commit_checked(&plan)
@@ -604,7 +617,25 @@ mod tests {
         assert_eq!(plan.put_values, vec![&b"2"[..]]);
         assert_eq!(plan.delete_keys, vec![&b"a"[..]]);
         assert_eq!(plan.cleanup_keys, vec![&b"a"[..], &b"c"[..]]);
+        assert_eq!(plan.lock_keys, vec![&b"a"[..], &b"b"[..], &b"c"[..]]);
         assert_eq!(plan.checks.len(), 2);
+        assert!(!plan.is_blind());
+    }
+
+    #[test]
+    fn only_ordered_unchecked_batches_take_the_one_statement_path() {
+        let mut puts = Batch::new();
+        puts.put(b"b", b"1".to_vec()).put(b"a", b"2".to_vec());
+        assert!(Plan::new(&puts).is_blind());
+        let mut one_delete = Batch::new();
+        one_delete.delete(b"a");
+        assert!(Plan::new(&one_delete).is_blind());
+        let mut mixed = Batch::new();
+        mixed.put(b"a", b"1".to_vec()).delete(b"b");
+        assert!(!Plan::new(&mixed).is_blind());
+        let mut checked = Batch::new();
+        checked.put(b"a", b"1".to_vec()).expect_absent(b"a");
+        assert!(!Plan::new(&checked).is_blind());
     }
 
     #[test]

@@ -74,7 +74,7 @@ impl Sql {
             scan_from_prefix_unbounded: scan(">=", false),
             scan_after_bounded: scan(">", true),
             scan_after_unbounded: scan(">", false),
-            // Locks every key a precondition names (creating a placeholder
+            // Locks every key the batch checks or writes (creating a placeholder
             // row for a key that has none, so that absent keys are locked
             // too) and returns its current state. `DO UPDATE` waits for a
             // concurrent writer of the row and then sees its committed

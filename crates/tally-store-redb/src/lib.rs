@@ -29,7 +29,7 @@
 //!
 //! Every [`Store::commit`] is exactly one redb write transaction: it reads the
 //! version of every key a precondition names, returns
-//! [`Conflict::Precondition`](tally_store::Conflict::Precondition) (and
+//! [`Conflict::Precondition`] (and
 //! writes nothing) if one does not hold, and otherwise applies the batch's
 //! operations in order and commits. redb admits one write transaction at a
 //! time, so commits from many threads are serialized by redb itself; a

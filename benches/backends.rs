@@ -1,0 +1,202 @@
+//! The durable backends against their raw engines, in the same run.
+//!
+//! - redb: `RedbStore` next to a `baseline` that writes the same keys and
+//!   values straight into a redb table (one write transaction per batch,
+//!   immediate durability, no versions, no preconditions).
+//! - PostgreSQL: `PgStore` next to a `baseline` that runs one prepared
+//!   `INSERT … ON CONFLICT DO UPDATE` over `unnest` of the same rows on one
+//!   connection (autocommit), and a prepared `SELECT` for `get`.
+//!
+//! `tally` is the plain batch of puts; `tally_checked` adds a precondition
+//! on every key (the read-modify-write path `transact` uses), which on
+//! PostgreSQL takes row locks in a transaction.
+//!
+//! Run with `cargo bench --features postgres --bench backends`, then
+//! `python3 benches/ratios.py` prints each ratio. PostgreSQL groups run when
+//! `TALLY_PG_URL` is set (or the local default server answers); otherwise
+//! they are skipped with a note.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use redb::{ReadableDatabase, TableDefinition};
+use tally::postgres::{PgOptions, PgStore};
+use tally::redb::RedbStore;
+use tally::store::{Batch, Store};
+
+const VALUE_BYTES: usize = 100;
+const BATCH_SIZES: [u64; 3] = [1, 100, 1_000];
+const RAW_TABLE: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("raw");
+
+fn key(i: u64) -> Vec<u8> {
+    let mut key = b"bench/ke".to_vec();
+    key.extend_from_slice(&i.to_be_bytes());
+    key
+}
+
+fn value(i: u64) -> Vec<u8> {
+    let mut value = vec![0x5a; VALUE_BYTES];
+    value[..8].copy_from_slice(&i.to_be_bytes());
+    value
+}
+
+fn rows(n: u64) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    ((0..n).map(key).collect(), (0..n).map(value).collect())
+}
+
+fn puts(n: u64) -> Batch {
+    let mut batch = Batch::with_capacity(n as usize);
+    for i in 0..n {
+        batch.put(key(i), value(i));
+    }
+    batch
+}
+
+/// A batch that expects every key at the version it has now.
+fn checked_puts<S: Store>(store: &S, n: u64) -> Batch {
+    let mut batch = puts(n);
+    for i in 0..n {
+        let version = store.get(&key(i)).unwrap().map_or(0, |found| found.version);
+        batch.expect_version(key(i), version);
+    }
+    batch
+}
+
+fn redb_benches(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path().join("tally.redb")).unwrap();
+    let raw = redb::Database::create(dir.path().join("raw.redb")).unwrap();
+    let raw_insert = |keys: &[Vec<u8>], values: &[Vec<u8>]| {
+        let txn = raw.begin_write().unwrap();
+        {
+            let mut table = txn.open_table(RAW_TABLE).unwrap();
+            for (key, value) in keys.iter().zip(values) {
+                table.insert(&key[..], &value[..]).unwrap();
+            }
+        }
+        txn.commit().unwrap();
+    };
+
+    for n in BATCH_SIZES {
+        let mut group = c.benchmark_group(format!("redb_commit_{n}_keys"));
+        group.throughput(Throughput::Elements(n));
+        let (keys, values) = rows(n);
+        group.bench_function("baseline", |b| {
+            b.iter(|| raw_insert(black_box(&keys), black_box(&values)))
+        });
+        group.bench_function("tally", |b| b.iter(|| store.commit(black_box(puts(n))).unwrap()));
+        // The reads that build the checked batch are setup, not timed.
+        group.bench_function("tally_checked", |b| {
+            b.iter_batched(
+                || checked_puts(&store, n),
+                |batch| store.commit(batch).unwrap(),
+                BatchSize::PerIteration,
+            )
+        });
+        group.finish();
+    }
+
+    let mut group = c.benchmark_group("redb_get");
+    let probe = key(7);
+    group.bench_function("baseline", |b| {
+        b.iter(|| {
+            let txn = raw.begin_read().unwrap();
+            let table = txn.open_table(RAW_TABLE).unwrap();
+            let found = table.get(&black_box(&probe)[..]).unwrap().unwrap();
+            black_box(tally::store::bytes::Bytes::copy_from_slice(found.value()))
+        })
+    });
+    group.bench_function("tally", |b| b.iter(|| black_box(store.get(black_box(&probe)).unwrap())));
+    group.finish();
+}
+
+fn pg_url() -> Option<String> {
+    let url = std::env::var("TALLY_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    match postgres::Client::connect(&url, postgres::NoTls) {
+        Ok(_) => Some(url),
+        Err(error) => {
+            eprintln!("SKIPPED PostgreSQL benches: cannot connect to {url}: {error}");
+            None
+        }
+    }
+}
+
+fn postgres_benches(c: &mut Criterion) {
+    let Some(url) = pg_url() else { return };
+    let suffix = std::process::id();
+    let tally_table = format!("tally_bench_{suffix}");
+    let raw_table = format!("tally_bench_raw_{suffix}");
+    let store = PgStore::connect_with(
+        &url,
+        PgOptions {
+            table: tally_table,
+            pool_size: 1,
+            ..PgOptions::default()
+        },
+    )
+    .unwrap();
+    let mut raw = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    raw.batch_execute(&format!(
+        "CREATE TABLE {raw_table} (key bytea PRIMARY KEY, value bytea NOT NULL)"
+    ))
+    .unwrap();
+    let upsert = raw
+        .prepare(&format!(
+            "INSERT INTO {raw_table} (key, value) SELECT * FROM unnest($1::bytea[], $2::bytea[])
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+        ))
+        .unwrap();
+    let select = raw
+        .prepare(&format!("SELECT value FROM {raw_table} WHERE key = $1"))
+        .unwrap();
+
+    for n in BATCH_SIZES {
+        let mut group = c.benchmark_group(format!("pg_commit_{n}_keys"));
+        group.throughput(Throughput::Elements(n));
+        let (keys, values) = rows(n);
+        group.bench_function("baseline", |b| {
+            b.iter(|| raw.execute(&upsert, &[black_box(&keys), black_box(&values)]).unwrap())
+        });
+        group.bench_function("tally", |b| b.iter(|| store.commit(black_box(puts(n))).unwrap()));
+        // The reads that build the checked batch are setup, not timed.
+        group.bench_function("tally_checked", |b| {
+            b.iter_batched(
+                || checked_puts(&store, n),
+                |batch| store.commit(batch).unwrap(),
+                BatchSize::PerIteration,
+            )
+        });
+        group.finish();
+    }
+
+    let mut group = c.benchmark_group("pg_get");
+    let probe = key(7);
+    group.bench_function("baseline", |b| {
+        b.iter(|| {
+            let row = raw.query_one(&select, &[black_box(&probe)]).unwrap();
+            black_box(row.get::<_, Vec<u8>>(0))
+        })
+    });
+    group.bench_function("tally", |b| b.iter(|| black_box(store.get(black_box(&probe)).unwrap())));
+    group.finish();
+
+    raw.batch_execute(&format!("DROP TABLE {raw_table}")).unwrap();
+    store.drop_table().unwrap();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = redb_benches, postgres_benches
+}
+criterion_main!(benches);
