@@ -403,10 +403,14 @@ impl<S: Store> ChannelBook<S> {
     /// `include_intent` false, intents are left out: the channel as the
     /// chain has it.
     ///
+    /// The records it reads are checked to be unchanged at the end (a commit
+    /// of preconditions only, writing nothing), and read again if a writer
+    /// got in between, so the status is one consistent snapshot.
+    ///
     /// # Errors
     /// Store and corruption errors.
     pub fn channel_status(&self, key: &ChannelKey, include_intent: bool) -> Result<ChannelStatus, ChannelError> {
-        transact(&self.store, &RetryPolicy::no_retry(), |txn| {
+        transact(&self.store, &self.config.retry, |txn| {
             load_status(txn, key, include_intent)
         })
     }

@@ -566,3 +566,38 @@ fn racing_threads_agree_on_the_latest_state() {
     let status = book.channel_status(&key, true).unwrap();
     assert_eq!(status.current_payment_wei, Some(U256::from(400)));
 }
+
+#[test]
+fn status_is_a_consistent_snapshot_while_writers_race() {
+    let book = Arc::new(ChannelBook::new(MemStore::new()));
+    let key = channel(1);
+    book.insert_channel_event(open(key, 10, 100)).unwrap();
+    // Sign up front: each round deposits 100 and then pays the new total.
+    let rounds = 15u64;
+    let payments: Vec<_> = (1..=rounds).map(|n| payment(key, 100 * (n + 1))).collect();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for (n, update) in payments.iter().enumerate() {
+                let block = 11 + n as u64;
+                book.insert_channel_event(event(key, EventType::DidDeposit, block, deposit_fields(100)))
+                    .unwrap();
+                assert_eq!(reason(&book.insert_state_update(update.clone()).unwrap()), "accepted");
+            }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        scope.spawn(|| {
+            let mut reads = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) || reads == 0 {
+                let status = book.channel_status(&key, true).unwrap();
+                let value = status.channel.value_wei.unwrap();
+                let paid = status.current_payment_wei.unwrap_or_default();
+                assert!(paid <= value, "paid {paid} of a channel holding {value}");
+                assert_eq!(status.current_remaining_balance_wei, Some(value - paid));
+                reads += 1;
+            }
+        });
+    });
+    let status = book.channel_status(&key, true).unwrap();
+    assert_eq!(status.current_payment_wei, Some(U256::from(100 * (rounds + 1))));
+}
