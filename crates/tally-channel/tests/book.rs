@@ -601,3 +601,49 @@ fn status_is_a_consistent_snapshot_while_writers_race() {
     let status = book.channel_status(&key, true).unwrap();
     assert_eq!(status.current_payment_wei, Some(U256::from(100 * (rounds + 1))));
 }
+
+#[test]
+fn failed_event_and_reorg_commits_leave_nothing_partial_and_retry_cleanly() {
+    let store = Arc::new(FaultyStore::new(MemStore::new()));
+    let book = ChannelBook::new(Arc::clone(&store));
+    let key = channel(1);
+
+    // Before the write: no event, no channel record, no party index.
+    store.inject(Fault::on_commit().nth(1).before_write());
+    assert!(book.insert_channel_event(open(key, 10, 100)).is_err());
+    assert!(book.channel_history(&key).unwrap().events.is_empty());
+    assert_eq!(book.channel_status(&key, true).unwrap().channel.state, None);
+    assert!(book.channels_by_sender(&sender().address, None, 10).unwrap().is_empty());
+    store.clear();
+    book.insert_channel_event(open(key, 10, 100)).unwrap();
+    book.insert_channel_event(event(key, EventType::DidDeposit, 11, deposit_fields(50)))
+        .unwrap();
+
+    // A reorg whose commit fails before the write changes nothing.
+    store.inject(Fault::on_commit().nth(1).before_write());
+    assert!(
+        book.set_recent_blocks(ChainId(1), 11, &[BlockHash([0x11; 32])])
+            .is_err()
+    );
+    assert_eq!(
+        book.channel_status(&key, true).unwrap().channel.value_wei,
+        Some(U256::from(150))
+    );
+    // A reorg whose acknowledgement is lost: applied once; the retry finds
+    // nothing left to change.
+    store.clear();
+    store.inject(Fault::on_commit().nth(1).after_write());
+    assert!(
+        book.set_recent_blocks(ChainId(1), 11, &[BlockHash([0x11; 32])])
+            .is_err()
+    );
+    store.clear();
+    let retried = book
+        .set_recent_blocks(ChainId(1), 11, &[BlockHash([0x11; 32])])
+        .unwrap();
+    assert_eq!(retried.updated_event_count, 0);
+    assert_eq!(
+        book.channel_status(&key, true).unwrap().channel.value_wei,
+        Some(U256::from(100))
+    );
+}
