@@ -79,6 +79,10 @@ fn redb_benches(c: &mut Criterion) {
         }
         txn.commit().unwrap();
     };
+    // Preload, so each group (and `get`) works when run alone with a filter.
+    let (keys, values) = rows(1_000);
+    raw_insert(&keys, &values);
+    store.commit(puts(1_000)).unwrap();
 
     for n in BATCH_SIZES {
         let mut group = c.benchmark_group(format!("redb_commit_{n}_keys"));
@@ -152,6 +156,10 @@ fn postgres_benches(c: &mut Criterion) {
     let select = raw
         .prepare(&format!("SELECT value FROM {raw_table} WHERE key = $1"))
         .unwrap();
+    // Preload, so each group (and `get`) works when run alone with a filter.
+    let (keys, values) = rows(1_000);
+    raw.execute(&upsert, &[&keys, &values]).unwrap();
+    store.commit(puts(1_000)).unwrap();
 
     for n in BATCH_SIZES {
         let mut group = c.benchmark_group(format!("pg_commit_{n}_keys"));
