@@ -396,12 +396,7 @@ impl PgStore {
             table: options.table,
         };
         // Open the first pooled connection now, so a bad server fails here.
-        drop(
-            store
-                .pool
-                .get()
-                .map_err(|error| checkout_error(Operation::Open, error))?,
-        );
+        drop(store.checkout(Operation::Open)?);
         Ok(store)
     }
 
@@ -437,6 +432,11 @@ impl PgStore {
         Ok(())
     }
 
+    /// A pooled connection for `operation`, or the typed error saying why none is available.
+    fn checkout(&self, operation: Operation) -> Result<pool::Pooled<'_>, StoreError> {
+        self.pool.get().map_err(|error| checkout_error(operation, error))
+    }
+
     /// The table this store keeps its keys in.
     pub fn table(&self) -> &str {
         &self.table
@@ -450,10 +450,7 @@ impl PgStore {
     ///
     /// [`StoreError::Backend`] if the server refuses or cannot be reached.
     pub fn drop_table(self) -> Result<(), StoreError> {
-        let mut pooled = self
-            .pool
-            .get()
-            .map_err(|error| checkout_error(Operation::Commit, error))?;
+        let mut pooled = self.checkout(Operation::Commit)?;
         pooled
             .connection()
             .client
@@ -463,10 +460,7 @@ impl PgStore {
 
     fn commit_checked(&self, plan: &Plan<'_>) -> Result<(), StoreError> {
         let commit = |error| pg_error(Operation::Commit, error);
-        let mut pooled = self
-            .pool
-            .get()
-            .map_err(|error| checkout_error(Operation::Commit, error))?;
+        let mut pooled = self.checkout(Operation::Commit)?;
         let connection = pooled.connection();
         if !plan.has_writes() {
             let checked_keys: Vec<&[u8]> = plan.checks.keys().copied().collect();
@@ -513,10 +507,7 @@ impl PgStore {
     /// report the conflict.
     fn commit_single_key_cas(&self, cas: &SingleKeyCas<'_>) -> Result<(), StoreError> {
         let commit = |error| pg_error(Operation::Commit, error);
-        let mut pooled = self
-            .pool
-            .get()
-            .map_err(|error| checkout_error(Operation::Commit, error))?;
+        let mut pooled = self.checkout(Operation::Commit)?;
         let connection = pooled.connection();
         let statements = &connection.statements;
         // `single_key_cas` only builds versions that fit a bigint.
@@ -553,10 +544,7 @@ impl PgStore {
 
     fn commit_blind(&self, plan: &Plan<'_>) -> Result<(), StoreError> {
         let commit = |error| pg_error(Operation::Commit, error);
-        let mut pooled = self
-            .pool
-            .get()
-            .map_err(|error| checkout_error(Operation::Commit, error))?;
+        let mut pooled = self.checkout(Operation::Commit)?;
         let connection = pooled.connection();
         // One statement in autocommit is atomic on its own.
         connection
@@ -585,7 +573,7 @@ impl Store for PgStore {
     fn get(&self, key: &[u8]) -> Result<Option<Versioned>, StoreError> {
         tally_store::validate_key(key)?;
         let get = |error| pg_error(Operation::Get, error);
-        let mut pooled = self.pool.get().map_err(|error| checkout_error(Operation::Get, error))?;
+        let mut pooled = self.checkout(Operation::Get)?;
         let connection = pooled.connection();
         let row = connection
             .client
@@ -603,10 +591,7 @@ impl Store for PgStore {
     fn scan(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Page, StoreError> {
         tally_store::validate_scan(prefix, after, limit)?;
         let scan = |error| pg_error(Operation::Scan, error);
-        let mut pooled = self
-            .pool
-            .get()
-            .map_err(|error| checkout_error(Operation::Scan, error))?;
+        let mut pooled = self.checkout(Operation::Scan)?;
         let connection = pooled.connection();
         let statements = &connection.statements;
         // One row more than asked tells whether another page follows.
