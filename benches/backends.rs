@@ -65,6 +65,34 @@ fn checked_puts<S: Store>(store: &S, n: u64) -> Batch {
     batch
 }
 
+/// `{engine}_commit_{n}_keys` for every batch size: the raw engine writing
+/// the same rows (`baseline`), tally's plain puts, and tally's checked puts.
+fn commit_groups<S: Store>(
+    c: &mut Criterion,
+    engine: &str,
+    store: &S,
+    mut raw_upsert: impl FnMut(&[Vec<u8>], &[Vec<u8>]),
+) {
+    for n in BATCH_SIZES {
+        let mut group = c.benchmark_group(format!("{engine}_commit_{n}_keys"));
+        group.throughput(Throughput::Elements(n));
+        let (keys, values) = rows(n);
+        group.bench_function("baseline", |b| {
+            b.iter(|| raw_upsert(black_box(&keys), black_box(&values)))
+        });
+        group.bench_function("tally", |b| b.iter(|| store.commit(black_box(puts(n))).unwrap()));
+        // The reads that build the checked batch are setup, not timed.
+        group.bench_function("tally_checked", |b| {
+            b.iter_batched(
+                || checked_puts(store, n),
+                |batch| store.commit(batch).unwrap(),
+                BatchSize::PerIteration,
+            )
+        });
+        group.finish();
+    }
+}
+
 fn redb_benches(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let store = RedbStore::open(dir.path().join("tally.redb")).unwrap();
@@ -79,25 +107,12 @@ fn redb_benches(c: &mut Criterion) {
         }
         txn.commit().unwrap();
     };
+    // Preload, so each group (and `get`) works when run alone with a filter.
+    let (keys, values) = rows(1_000);
+    raw_insert(&keys, &values);
+    store.commit(puts(1_000)).unwrap();
 
-    for n in BATCH_SIZES {
-        let mut group = c.benchmark_group(format!("redb_commit_{n}_keys"));
-        group.throughput(Throughput::Elements(n));
-        let (keys, values) = rows(n);
-        group.bench_function("baseline", |b| {
-            b.iter(|| raw_insert(black_box(&keys), black_box(&values)))
-        });
-        group.bench_function("tally", |b| b.iter(|| store.commit(black_box(puts(n))).unwrap()));
-        // The reads that build the checked batch are setup, not timed.
-        group.bench_function("tally_checked", |b| {
-            b.iter_batched(
-                || checked_puts(&store, n),
-                |batch| store.commit(batch).unwrap(),
-                BatchSize::PerIteration,
-            )
-        });
-        group.finish();
-    }
+    commit_groups(c, "redb", &store, |keys, values| raw_insert(keys, values));
 
     let mut group = c.benchmark_group("redb_get");
     let probe = key(7);
@@ -152,25 +167,14 @@ fn postgres_benches(c: &mut Criterion) {
     let select = raw
         .prepare(&format!("SELECT value FROM {raw_table} WHERE key = $1"))
         .unwrap();
+    // Preload, so each group (and `get`) works when run alone with a filter.
+    let (keys, values) = rows(1_000);
+    raw.execute(&upsert, &[&keys, &values]).unwrap();
+    store.commit(puts(1_000)).unwrap();
 
-    for n in BATCH_SIZES {
-        let mut group = c.benchmark_group(format!("pg_commit_{n}_keys"));
-        group.throughput(Throughput::Elements(n));
-        let (keys, values) = rows(n);
-        group.bench_function("baseline", |b| {
-            b.iter(|| raw.execute(&upsert, &[black_box(&keys), black_box(&values)]).unwrap())
-        });
-        group.bench_function("tally", |b| b.iter(|| store.commit(black_box(puts(n))).unwrap()));
-        // The reads that build the checked batch are setup, not timed.
-        group.bench_function("tally_checked", |b| {
-            b.iter_batched(
-                || checked_puts(&store, n),
-                |batch| store.commit(batch).unwrap(),
-                BatchSize::PerIteration,
-            )
-        });
-        group.finish();
-    }
+    commit_groups(c, "pg", &store, |keys, values| {
+        raw.execute(&upsert, &[&keys, &values]).unwrap();
+    });
 
     let mut group = c.benchmark_group("pg_get");
     let probe = key(7);

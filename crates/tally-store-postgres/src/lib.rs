@@ -42,6 +42,10 @@
 //!
 //! - A batch with no preconditions that only puts (or touches one key) is
 //!   **one statement** in autocommit: an upsert of every key, in key order.
+//! - A compare-and-set of one key (one precondition on the key, one write
+//!   of it) is **one statement**: an `UPDATE … WHERE version = $expected`
+//!   (or an insert that only fills an absent key), which waits for a
+//!   concurrent writer of the row and re-checks against its result.
 //! - Any other batch is one `READ COMMITTED` transaction of two statements:
 //!   the first locks every key the batch checks or writes, in sorted order
 //!   (inserting a placeholder row for an absent key, so "absent" is locked
@@ -231,6 +235,14 @@ struct Plan<'a> {
     checks: BTreeMap<&'a [u8], Vec<u64>>,
 }
 
+/// A batch that is one conditional write of one key.
+struct SingleKeyCas<'a> {
+    key: &'a [u8],
+    expected_version: u64,
+    /// The new value, or `None` for a delete.
+    value: Option<&'a [u8]>,
+}
+
 impl<'a> Plan<'a> {
     fn new(batch: &'a Batch) -> Self {
         let mut writes: BTreeMap<&[u8], Option<&[u8]>> = BTreeMap::new();
@@ -277,6 +289,31 @@ impl<'a> Plan<'a> {
         lock_keys.dedup();
         plan.lock_keys = lock_keys;
         plan
+    }
+
+    /// The single-key compare-and-set shape: one key, one precondition on
+    /// it, one final write to it (a put, or a delete of a present key).
+    fn single_key_cas(&self) -> Option<SingleKeyCas<'a>> {
+        if self.lock_keys.len() != 1 || self.checks.len() != 1 {
+            return None;
+        }
+        let (&key, expected) = self.checks.iter().next()?;
+        let &[expected_version] = expected.as_slice() else {
+            return None;
+        };
+        match (self.put_values.as_slice(), self.delete_keys.is_empty()) {
+            (&[value], true) => Some(SingleKeyCas {
+                key,
+                expected_version,
+                value: Some(value),
+            }),
+            (&[], false) if expected_version > 0 => Some(SingleKeyCas {
+                key,
+                expected_version,
+                value: None,
+            }),
+            _ => None,
+        }
     }
 
     /// True when one autocommit statement can apply the batch: nothing to
@@ -359,12 +396,7 @@ impl PgStore {
             table: options.table,
         };
         // Open the first pooled connection now, so a bad server fails here.
-        drop(
-            store
-                .pool
-                .get()
-                .map_err(|error| checkout_error(Operation::Open, error))?,
-        );
+        drop(store.checkout(Operation::Open)?);
         Ok(store)
     }
 
@@ -400,6 +432,11 @@ impl PgStore {
         Ok(())
     }
 
+    /// A pooled connection for `operation`, or the typed error saying why none is available.
+    fn checkout(&self, operation: Operation) -> Result<pool::Pooled<'_>, StoreError> {
+        self.pool.get().map_err(|error| checkout_error(operation, error))
+    }
+
     /// The table this store keeps its keys in.
     pub fn table(&self) -> &str {
         &self.table
@@ -413,10 +450,7 @@ impl PgStore {
     ///
     /// [`StoreError::Backend`] if the server refuses or cannot be reached.
     pub fn drop_table(self) -> Result<(), StoreError> {
-        let mut pooled = self
-            .pool
-            .get()
-            .map_err(|error| checkout_error(Operation::Commit, error))?;
+        let mut pooled = self.checkout(Operation::Commit)?;
         pooled
             .connection()
             .client
@@ -426,10 +460,7 @@ impl PgStore {
 
     fn commit_checked(&self, plan: &Plan<'_>) -> Result<(), StoreError> {
         let commit = |error| pg_error(Operation::Commit, error);
-        let mut pooled = self
-            .pool
-            .get()
-            .map_err(|error| checkout_error(Operation::Commit, error))?;
+        let mut pooled = self.checkout(Operation::Commit)?;
         let connection = pooled.connection();
         if !plan.has_writes() {
             let checked_keys: Vec<&[u8]> = plan.checks.keys().copied().collect();
@@ -471,12 +502,49 @@ impl PgStore {
         transaction.commit().map_err(commit)
     }
 
+    /// One statement: the write happens only if the key is at the expected
+    /// version (or absent). When no row changes, reads the key's version to
+    /// report the conflict.
+    fn commit_single_key_cas(&self, cas: &SingleKeyCas<'_>) -> Result<(), StoreError> {
+        let commit = |error| pg_error(Operation::Commit, error);
+        let mut pooled = self.checkout(Operation::Commit)?;
+        let connection = pooled.connection();
+        let statements = &connection.statements;
+        // `single_key_cas` only builds versions that fit a bigint.
+        let expected = i64::try_from(cas.expected_version).unwrap_or(i64::MAX);
+        let changed = match (cas.value, cas.expected_version) {
+            (Some(value), 0) => connection
+                .client
+                .execute(&statements.put_if_absent, &[&cas.key, &value]),
+            (Some(value), _) => connection
+                .client
+                .execute(&statements.put_if_version, &[&cas.key, &value, &expected]),
+            (None, _) => connection
+                .client
+                .execute(&statements.delete_if_version, &[&cas.key, &expected]),
+        }
+        .map_err(commit)?;
+        if changed == 1 {
+            return Ok(());
+        }
+        let row = connection
+            .client
+            .query_opt(&statements.get, &[&cas.key])
+            .map_err(commit)?;
+        let actual_version = match row {
+            Some(row) => version_from_sql(row.try_get(1).map_err(commit)?)?,
+            None => 0,
+        };
+        Err(StoreError::Conflict(Conflict::Precondition {
+            key: cas.key.to_vec(),
+            expected_version: cas.expected_version,
+            actual_version,
+        }))
+    }
+
     fn commit_blind(&self, plan: &Plan<'_>) -> Result<(), StoreError> {
         let commit = |error| pg_error(Operation::Commit, error);
-        let mut pooled = self
-            .pool
-            .get()
-            .map_err(|error| checkout_error(Operation::Commit, error))?;
+        let mut pooled = self.checkout(Operation::Commit)?;
         let connection = pooled.connection();
         // One statement in autocommit is atomic on its own.
         connection
@@ -505,7 +573,7 @@ impl Store for PgStore {
     fn get(&self, key: &[u8]) -> Result<Option<Versioned>, StoreError> {
         tally_store::validate_key(key)?;
         let get = |error| pg_error(Operation::Get, error);
-        let mut pooled = self.pool.get().map_err(|error| checkout_error(Operation::Get, error))?;
+        let mut pooled = self.checkout(Operation::Get)?;
         let connection = pooled.connection();
         let row = connection
             .client
@@ -523,10 +591,7 @@ impl Store for PgStore {
     fn scan(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Page, StoreError> {
         tally_store::validate_scan(prefix, after, limit)?;
         let scan = |error| pg_error(Operation::Scan, error);
-        let mut pooled = self
-            .pool
-            .get()
-            .map_err(|error| checkout_error(Operation::Scan, error))?;
+        let mut pooled = self.checkout(Operation::Scan)?;
         let connection = pooled.connection();
         let statements = &connection.statements;
         // One row more than asked tells whether another page follows.
@@ -571,6 +636,8 @@ impl Store for PgStore {
         let plan = Plan::new(&batch);
         if plan.is_blind() {
             self.commit_blind(&plan)
+        } else if let Some(cas) = plan.single_key_cas() {
+            self.commit_single_key_cas(&cas)
         } else {
             self.commit_checked(&plan)
         }
@@ -636,6 +703,43 @@ mod tests {
         let mut checked = Batch::new();
         checked.put(b"a", b"1".to_vec()).expect_absent(b"a");
         assert!(!Plan::new(&checked).is_blind());
+    }
+
+    #[test]
+    fn one_check_and_one_write_of_the_same_key_is_a_single_statement_cas() {
+        let mut cas = Batch::new();
+        cas.expect_version(b"k", 4).put(b"k", b"v".to_vec());
+        let plan = Plan::new(&cas);
+        let single = plan.single_key_cas().unwrap();
+        assert_eq!(
+            (single.key, single.expected_version, single.value),
+            (&b"k"[..], 4, Some(&b"v"[..]))
+        );
+
+        let mut create = Batch::new();
+        create.expect_absent(b"k").put(b"k", b"v".to_vec());
+        assert_eq!(Plan::new(&create).single_key_cas().unwrap().expected_version, 0);
+
+        let mut delete = Batch::new();
+        delete.expect_version(b"k", 2).delete(b"k");
+        assert_eq!(Plan::new(&delete).single_key_cas().unwrap().value, None);
+
+        // Not this shape: deleting an absent key, two keys, two checks, a read-only check.
+        let mut absent_delete = Batch::new();
+        absent_delete.expect_absent(b"k").delete(b"k");
+        assert!(Plan::new(&absent_delete).single_key_cas().is_none());
+        let mut two_keys = Batch::new();
+        two_keys.expect_version(b"k", 1).put(b"j", b"v".to_vec());
+        assert!(Plan::new(&two_keys).single_key_cas().is_none());
+        let mut two_checks = Batch::new();
+        two_checks
+            .expect_version(b"k", 1)
+            .expect_version(b"k", 2)
+            .put(b"k", b"v".to_vec());
+        assert!(Plan::new(&two_checks).single_key_cas().is_none());
+        let mut read_only = Batch::new();
+        read_only.expect_version(b"k", 1);
+        assert!(Plan::new(&read_only).single_key_cas().is_none());
     }
 
     #[test]

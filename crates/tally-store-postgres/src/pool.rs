@@ -25,6 +25,9 @@ pub(crate) struct Statements {
     pub(crate) lock: Statement,
     pub(crate) check: Statement,
     pub(crate) write: Statement,
+    pub(crate) put_if_version: Statement,
+    pub(crate) delete_if_version: Statement,
+    pub(crate) put_if_absent: Statement,
 }
 
 impl Connection {
@@ -39,6 +42,9 @@ impl Connection {
             lock: client.prepare(&sql.lock)?,
             check: client.prepare(&sql.check)?,
             write: client.prepare(&sql.write)?,
+            put_if_version: client.prepare(&sql.put_if_version)?,
+            delete_if_version: client.prepare(&sql.delete_if_version)?,
+            put_if_absent: client.prepare(&sql.put_if_absent)?,
         };
         Ok(Connection { client, statements })
     }

@@ -22,6 +22,9 @@ pub(crate) struct Sql {
     pub(crate) lock: String,
     pub(crate) check: String,
     pub(crate) write: String,
+    pub(crate) put_if_version: String,
+    pub(crate) delete_if_version: String,
+    pub(crate) put_if_absent: String,
 }
 
 /// The table that records which tables hold tally data, and their schema version.
@@ -103,6 +106,25 @@ impl Sql {
                  INSERT INTO {t} AS t (key, value, version)
                  SELECT k, v, 1 FROM unnest($1::bytea[], $2::bytea[]) AS u(k, v)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = t.version + 1"
+            ),
+            // Single-key compare-and-set, one statement each. An UPDATE in
+            // READ COMMITTED waits for a concurrent writer of the row and
+            // re-checks its WHERE against the committed result, so the check
+            // and the write are one atomic step.
+            put_if_version: format!(
+                "UPDATE {t} SET value = $2, version = version + 1
+                 WHERE key = $1 AND version = $3 AND value IS NOT NULL"
+            ),
+            delete_if_version: format!(
+                "UPDATE {t} SET value = NULL, version = version + 1
+                 WHERE key = $1 AND version = $2 AND value IS NOT NULL"
+            ),
+            // Writes the key only if it is absent: a new row, or a
+            // tombstone brought back above its old version.
+            put_if_absent: format!(
+                "INSERT INTO {t} AS t (key, value, version) VALUES ($1, $2, 1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = t.version + 1
+                 WHERE t.value IS NULL"
             ),
         }
     }

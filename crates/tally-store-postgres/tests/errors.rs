@@ -161,3 +161,22 @@ fn reopening_a_table_keeps_its_data_and_versions() {
     let found = again.get(b"k").unwrap().unwrap();
     assert_eq!((&found.value[..], found.version), (&b"v"[..], version));
 }
+
+#[test]
+fn a_version_beyond_bigint_is_a_conflict_not_an_error() {
+    let Some(url) = support::url("a_version_beyond_bigint_is_a_conflict_not_an_error") else {
+        return;
+    };
+    let temp = support::TempPg::new(&url, "bigv");
+    let mut batch = Batch::new();
+    batch.expect_version(b"k", u64::MAX).put(b"k", b"v".to_vec());
+    let error = temp.commit(batch).unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            StoreError::Conflict(tally_store::Conflict::Precondition { actual_version: 0, .. })
+        ),
+        "{error:?}"
+    );
+    assert_eq!(temp.get(b"k").unwrap(), None);
+}

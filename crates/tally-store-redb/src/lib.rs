@@ -60,8 +60,9 @@
 //! # Errors
 //!
 //! I/O failures are [`StoreError::Backend`] with the operation that failed
-//! and redb's error as the source; a file that fails redb's checksums is
-//! [`StoreError::Corrupt`]. Nothing panics.
+//! and redb's error as the source; a file that is not a redb database, or
+//! fails redb's page checksums (verified on open, see
+//! [`Options::verify_on_open`]), is [`StoreError::Corrupt`]. Nothing panics.
 
 #![forbid(unsafe_code)]
 
@@ -100,12 +101,32 @@ pub enum Durability {
 }
 
 /// Options for [`RedbStore::open_with`].
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     /// Durability of each commit (default [`Durability::Immediate`]).
     pub durability: Durability,
     /// redb's page cache in bytes; `None` keeps redb's default.
     pub cache_size_bytes: Option<usize>,
+    /// Verify the checksum of every page when opening (default `true`).
+    ///
+    /// redb checks checksums on its own only when recovering from a crash;
+    /// a cleanly closed file that was damaged later would otherwise be
+    /// trusted, and damaged values could be returned as data (or redb could
+    /// panic). With this on, such a file fails to open with
+    /// [`StoreError::Corrupt`]. The check reads the whole file, so opening a
+    /// large store takes longer; turn it off only if you verify the file
+    /// another way.
+    pub verify_on_open: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            durability: Durability::Immediate,
+            cache_size_bytes: None,
+            verify_on_open: true,
+        }
+    }
 }
 
 /// A [`Store`] in one redb file. Cheap to share: wrap it in an `Arc` and use
@@ -131,13 +152,20 @@ fn backend_error(operation: Operation, error: impl Into<redb::Error>) -> StoreEr
             backend: BACKEND,
             detail,
         },
+        // redb reports a file that is not a redb database (bad magic number,
+        // impossible header) as invalid data.
+        redb::Error::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => StoreError::Corrupt {
+            backend: BACKEND,
+            detail: io.to_string(),
+        },
         other => StoreError::backend(BACKEND, operation, other),
     }
 }
 
 impl RedbStore {
     /// Opens the store at `path`, creating the file if it does not exist,
-    /// with [`Durability::Immediate`].
+    /// with the default [`Options`]: [`Durability::Immediate`], and every
+    /// page's checksum verified on open.
     ///
     /// # Errors
     ///
@@ -160,6 +188,7 @@ impl RedbStore {
         if let Some(bytes) = options.cache_size_bytes {
             builder.set_cache_size(bytes);
         }
+        builder.set_check_integrity_on_open(options.verify_on_open);
         let db = builder
             .create(&path)
             .map_err(|error| backend_error(Operation::Open, error))?;

@@ -31,6 +31,7 @@ fn a_file_that_is_not_redb_is_rejected_not_overwritten() {
         .collect();
     std::fs::write(&path, &garbage).unwrap();
     let error = RedbStore::open(&path).unwrap_err();
+    eprintln!("garbage file: {error:?}");
     assert!(
         matches!(
             error,
@@ -115,4 +116,58 @@ fn buffered_commits_are_visible_at_once_and_flush_makes_them_durable() {
     }
     let store = RedbStore::open(&path).unwrap();
     assert_eq!(&store.get(b"k").unwrap().unwrap().value[..], b"v");
+}
+
+/// Damage a real store file at many places: opening and reading it must
+/// give data that was written or a typed error, never a panic or garbage.
+#[test]
+fn a_damaged_file_gives_typed_errors_or_intact_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("damaged.redb");
+    {
+        let store = RedbStore::open(&path).unwrap();
+        for round in 0..20u64 {
+            let mut batch = Batch::new();
+            for i in 0..50u64 {
+                batch.put(format!("key/{round:03}/{i:03}").into_bytes(), vec![round as u8; 200]);
+            }
+            store.commit(batch).unwrap();
+        }
+    }
+    let pristine = std::fs::read(&path).unwrap();
+    let mut outcomes = std::collections::BTreeMap::<&str, usize>::new();
+    for offset in (0..pristine.len()).step_by(pristine.len() / 64 + 1) {
+        let mut damaged = pristine.clone();
+        for byte in &mut damaged[offset..(offset + 64).min(pristine.len())] {
+            *byte ^= 0xA5;
+        }
+        std::fs::write(&path, &damaged).unwrap();
+        let outcome = std::panic::catch_unwind(|| match RedbStore::open(&path) {
+            Err(StoreError::Corrupt { .. }) => "corrupt on open",
+            Err(StoreError::Backend { .. }) => "backend error on open",
+            Err(other) => panic!("unexpected error {other:?}"),
+            Ok(store) => match tally_store::scan_all(&store, b"key/", 1_000).collect::<Result<Vec<_>, _>>() {
+                Err(StoreError::Corrupt { .. } | StoreError::Backend { .. }) => "typed error on read",
+                Err(other) => panic!("unexpected error {other:?}"),
+                Ok(entries) => {
+                    for entry in &entries {
+                        let round: u8 = std::str::from_utf8(&entry.key[4..7]).unwrap().parse().unwrap();
+                        assert_eq!(
+                            entry.value[..],
+                            vec![round; 200][..],
+                            "a damaged value was returned as data"
+                        );
+                    }
+                    "read intact data"
+                }
+            },
+        });
+        let outcome = outcome.unwrap_or_else(|_| panic!("damage at offset {offset} made the store panic"));
+        *outcomes.entry(outcome).or_default() += 1;
+    }
+    eprintln!("outcomes of damaging the file at 64+ places: {outcomes:?}");
+    assert!(
+        outcomes.keys().any(|k| k.contains("corrupt") || k.contains("error")),
+        "damage went unnoticed everywhere"
+    );
 }
