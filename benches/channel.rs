@@ -11,9 +11,13 @@
 //!   check everything, read three keys, commit two), each payment larger
 //!   than the last.
 //!
+//! - `redb_store`, `pg_store`: the same on RedbStore (a temporary file) and
+//!   PgStore (`TALLY_PG_URL` or the local server; skipped with a note if
+//!   unreachable), where durability, not the signature, sets the pace.
+//!
 //! Goal: `mem_store` at >= 85% of the baseline's rate, i.e. at most about
 //! 1.18x its time: the signature is the limit, not the bookkeeping. Run with
-//! `cargo bench --bench channel --features channel`, then
+//! `cargo bench --bench channel --features channel,postgres`, then
 //! `python3 benches/ratios.py`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, reason = "benchmark code")]
@@ -28,7 +32,9 @@ use tally::channel::{
     Address, BlockHash, ChainId, ChannelBook, ChannelEvent, ChannelId, ChannelKey, EventFields, EventType, Payment,
     Scheme, SignaturePolicy, StateUpdate, U256, address_of_public_key, keccak256, sign_payment, verify_payment,
 };
-use tally::store::MemStore;
+use tally::postgres::{PgOptions, PgStore};
+use tally::redb::RedbStore;
+use tally::store::{MemStore, Store};
 
 struct Fixture {
     key: ChannelKey,
@@ -136,6 +142,56 @@ fn insert_state_update(c: &mut Criterion) {
     });
 
     let book = ChannelBook::new(MemStore::new());
+    open_channel(&book, &fixture);
+    group.bench_function("mem_store", |b| {
+        b.iter_batched(
+            || fixture.next_update(),
+            |update| {
+                let outcome = book.insert_state_update(update).unwrap();
+                assert!(black_box(outcome).accepted().is_some_and(|result| result.created));
+            },
+            BatchSize::SmallInput,
+        )
+    });
+
+    // The same on the durable stores: here the commit (an fsync, or a round
+    // trip and a WAL flush), not the signature, is the limit.
+    let dir = tempfile::tempdir().unwrap();
+    let redb_book = ChannelBook::new(RedbStore::open(dir.path().join("channel.redb")).unwrap());
+    open_channel(&redb_book, &fixture);
+    group.bench_function("redb_store", |b| {
+        b.iter_batched(
+            || fixture.next_update(),
+            |update| assert!(redb_book.insert_state_update(update).unwrap().accepted().is_some()),
+            BatchSize::SmallInput,
+        )
+    });
+
+    let url = std::env::var("TALLY_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let options = PgOptions {
+        table: format!("tally_bench_channel_{}", std::process::id()),
+        pool_size: 1,
+        ..PgOptions::default()
+    };
+    match PgStore::connect_with(&url, options) {
+        Err(error) => eprintln!("SKIPPED pg_store: cannot connect to {url}: {error}"),
+        Ok(store) => {
+            let pg_book = ChannelBook::new(store);
+            open_channel(&pg_book, &fixture);
+            group.bench_function("pg_store", |b| {
+                b.iter_batched(
+                    || fixture.next_update(),
+                    |update| assert!(pg_book.insert_state_update(update).unwrap().accepted().is_some()),
+                    BatchSize::SmallInput,
+                )
+            });
+            pg_book.into_store().drop_table().unwrap();
+        }
+    }
+    group.finish();
+}
+
+fn open_channel<S: Store>(book: &ChannelBook<S>, fixture: &Fixture) {
     book.insert_channel_event(ChannelEvent {
         chain_id: fixture.key.chain_id,
         contract_id: fixture.key.contract_id,
@@ -154,17 +210,6 @@ fn insert_state_update(c: &mut Criterion) {
         },
     })
     .unwrap();
-    group.bench_function("mem_store", |b| {
-        b.iter_batched(
-            || fixture.next_update(),
-            |update| {
-                let outcome = book.insert_state_update(update).unwrap();
-                assert!(black_box(outcome).accepted().is_some_and(|result| result.created));
-            },
-            BatchSize::SmallInput,
-        )
-    });
-    group.finish();
 }
 
 criterion_group! {

@@ -210,6 +210,11 @@ impl<S: Store> ChannelBook<S> {
         &self.store
     }
 
+    /// Gives the store back, ending the book.
+    pub fn into_store(self) -> S {
+        self.store
+    }
+
     /// The configuration.
     pub fn config(&self) -> &ChannelBookConfig {
         &self.config
