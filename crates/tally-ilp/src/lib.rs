@@ -71,6 +71,8 @@ pub mod legacy;
 pub mod oer;
 mod time;
 
+/// The `bytes` crate this API is built on, re-exported so callers match its version.
+pub use bytes;
 pub use codec::{
     CONTENT_TYPE_JSON, CONTENT_TYPE_OCTET_STREAM, CONTENT_TYPE_TEXT_PLAIN_UTF8, Encode, ErrorClass, ErrorCode,
     ProtocolData, ProtocolDataEntry, VarOctetsList,
