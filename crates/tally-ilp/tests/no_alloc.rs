@@ -21,21 +21,32 @@ use tally_ilp::{Mode, btp2, clp, ilp4, legacy};
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 fn from_hex(text: &str) -> Vec<u8> {
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 fn decode_all(family: &str, input: &[u8], shared: &Bytes) -> usize {
     let mut accepted = 0;
     for mode in [Mode::Strict, Mode::Lenient] {
         let ok = match family {
-            "ilp4" => black_box(ilp4::Packet::decode(input, mode)).is_ok()
-                & black_box(ilp4::Packet::decode_bytes(shared, mode)).is_ok(),
-            "legacy" => black_box(legacy::Packet::decode(input, mode)).is_ok()
-                & black_box(legacy::Packet::decode_bytes(shared, mode)).is_ok(),
-            "clp" => black_box(clp::Packet::decode(input, mode)).is_ok()
-                & black_box(clp::Packet::decode_bytes(shared, mode)).is_ok(),
-            "btp2" => black_box(btp2::Packet::decode(input, mode)).is_ok()
-                & black_box(btp2::Packet::decode_bytes(shared, mode)).is_ok(),
+            "ilp4" => {
+                black_box(ilp4::Packet::decode(input, mode)).is_ok()
+                    & black_box(ilp4::Packet::decode_bytes(shared, mode)).is_ok()
+            }
+            "legacy" => {
+                black_box(legacy::Packet::decode(input, mode)).is_ok()
+                    & black_box(legacy::Packet::decode_bytes(shared, mode)).is_ok()
+            }
+            "clp" => {
+                black_box(clp::Packet::decode(input, mode)).is_ok()
+                    & black_box(clp::Packet::decode_bytes(shared, mode)).is_ok()
+            }
+            "btp2" => {
+                black_box(btp2::Packet::decode(input, mode)).is_ok()
+                    & black_box(btp2::Packet::decode_bytes(shared, mode)).is_ok()
+            }
             other => panic!("unknown family {other}"),
         };
         accepted += usize::from(ok);

@@ -24,11 +24,10 @@ fn ascii(max: usize) -> impl Strategy<Value = Bytes> {
 }
 
 fn address() -> impl Strategy<Value = Bytes> {
-    let scheme = prop::sample::select(vec!["g", "private", "example", "peer", "self", "test", "test1", "test2", "test3", "local"]);
-    let segment = prop::collection::vec(
-        prop::sample::select(b"abcXYZ0189_~-".to_vec()),
-        1..12,
-    );
+    let scheme = prop::sample::select(vec![
+        "g", "private", "example", "peer", "self", "test", "test1", "test2", "test3", "local",
+    ]);
+    let segment = prop::collection::vec(prop::sample::select(b"abcXYZ0189_~-".to_vec()), 1..12);
     (scheme, prop::collection::vec(segment, 1..5)).prop_map(|(scheme, segments)| {
         let mut address = scheme.as_bytes().to_vec();
         for segment in segments {
@@ -62,12 +61,24 @@ fn ilp4_packet() -> impl Strategy<Value = ilp4::Packet> {
     prop_oneof![
         (any::<u64>(), timestamp(), any::<[u8; 32]>(), address(), data()).prop_map(
             |(amount, expires_at, execution_condition, destination, data)| {
-                ilp4::Packet::Prepare(ilp4::Prepare { amount, expires_at, execution_condition, destination, data })
+                ilp4::Packet::Prepare(ilp4::Prepare {
+                    amount,
+                    expires_at,
+                    execution_condition,
+                    destination,
+                    data,
+                })
             }
         ),
-        (any::<[u8; 32]>(), data()).prop_map(|(fulfillment, data)| ilp4::Packet::Fulfill(ilp4::Fulfill { fulfillment, data })),
+        (any::<[u8; 32]>(), data())
+            .prop_map(|(fulfillment, data)| ilp4::Packet::Fulfill(ilp4::Fulfill { fulfillment, data })),
         (code(), prop_oneof![Just(Bytes::new()), address()], text(40), data()).prop_map(
-            |(code, triggered_by, message, data)| ilp4::Packet::Reject(ilp4::Reject { code, triggered_by, message, data })
+            |(code, triggered_by, message, data)| ilp4::Packet::Reject(ilp4::Reject {
+                code,
+                triggered_by,
+                message,
+                data
+            })
         ),
     ]
 }
@@ -76,38 +87,70 @@ fn legacy_packet() -> impl Strategy<Value = legacy::Packet> {
     use legacy::*;
     let b = || bytes(200);
     prop_oneof![
-        (any::<u64>(), b(), b()).prop_map(|(amount, account, data)| Packet::IlpPayment(IlpPayment { amount, account, data })),
+        (any::<u64>(), b(), b()).prop_map(|(amount, account, data)| Packet::IlpPayment(IlpPayment {
+            amount,
+            account,
+            data
+        })),
         (b(), any::<u32>()).prop_map(|(destination_account, destination_hold_duration_ms)| {
-            Packet::IlqpLiquidityRequest(IlqpLiquidityRequest { destination_account, destination_hold_duration_ms })
+            Packet::IlqpLiquidityRequest(IlqpLiquidityRequest {
+                destination_account,
+                destination_hold_duration_ms,
+            })
         }),
-        (prop::collection::vec(any::<(u64, u64)>(), 0..20), b(), any::<u32>(), timestamp()).prop_map(
-            |(points, applies_to_prefix, source_hold_duration_ms, expires_at)| {
+        (
+            prop::collection::vec(any::<(u64, u64)>(), 0..20),
+            b(),
+            any::<u32>(),
+            timestamp()
+        )
+            .prop_map(|(points, applies_to_prefix, source_hold_duration_ms, expires_at)| {
                 Packet::IlqpLiquidityResponse(IlqpLiquidityResponse {
                     liquidity_curve: LiquidityCurve::from_points(points),
                     applies_to_prefix,
                     source_hold_duration_ms,
                     expires_at,
                 })
+            }),
+        (b(), any::<u64>(), any::<u32>()).prop_map(
+            |(destination_account, source_amount, destination_hold_duration_ms)| {
+                Packet::IlqpBySourceRequest(IlqpBySourceRequest {
+                    destination_account,
+                    source_amount,
+                    destination_hold_duration_ms,
+                })
             }
         ),
-        (b(), any::<u64>(), any::<u32>()).prop_map(|(destination_account, source_amount, destination_hold_duration_ms)| {
-            Packet::IlqpBySourceRequest(IlqpBySourceRequest { destination_account, source_amount, destination_hold_duration_ms })
-        }),
         (any::<u64>(), any::<u32>()).prop_map(|(destination_amount, source_hold_duration_ms)| {
-            Packet::IlqpBySourceResponse(IlqpBySourceResponse { destination_amount, source_hold_duration_ms })
-        }),
-        (b(), any::<u64>(), any::<u32>()).prop_map(|(destination_account, destination_amount, destination_hold_duration_ms)| {
-            Packet::IlqpByDestinationRequest(IlqpByDestinationRequest {
-                destination_account,
+            Packet::IlqpBySourceResponse(IlqpBySourceResponse {
                 destination_amount,
-                destination_hold_duration_ms,
+                source_hold_duration_ms,
             })
         }),
+        (b(), any::<u64>(), any::<u32>()).prop_map(
+            |(destination_account, destination_amount, destination_hold_duration_ms)| {
+                Packet::IlqpByDestinationRequest(IlqpByDestinationRequest {
+                    destination_account,
+                    destination_amount,
+                    destination_hold_duration_ms,
+                })
+            }
+        ),
         (any::<u64>(), any::<u32>()).prop_map(|(source_amount, source_hold_duration_ms)| {
-            Packet::IlqpByDestinationResponse(IlqpByDestinationResponse { source_amount, source_hold_duration_ms })
+            Packet::IlqpByDestinationResponse(IlqpByDestinationResponse {
+                source_amount,
+                source_hold_duration_ms,
+            })
         }),
-        (code(), b(), b(), prop::collection::vec(bytes(20), 0..4), timestamp(), b()).prop_map(
-            |(code, name, triggered_by, forwarded_by, triggered_at, data)| {
+        (
+            code(),
+            b(),
+            b(),
+            prop::collection::vec(bytes(20), 0..4),
+            timestamp(),
+            b()
+        )
+            .prop_map(|(code, name, triggered_by, forwarded_by, triggered_at, data)| {
                 Packet::IlpError(IlpError {
                     code,
                     name,
@@ -116,12 +159,16 @@ fn legacy_packet() -> impl Strategy<Value = legacy::Packet> {
                     triggered_at,
                     data,
                 })
-            }
-        ),
+            }),
         b().prop_map(|data| Packet::IlpFulfillment(IlpFulfillment { data })),
         (b(), b()).prop_map(|(account, data)| Packet::IlpForwardedPayment(IlpForwardedPayment { account, data })),
         (code(), b(), b(), b()).prop_map(|(code, triggered_by, message, data)| {
-            Packet::IlpRejection(IlpRejection { code, triggered_by, message, data })
+            Packet::IlpRejection(IlpRejection {
+                code,
+                triggered_by,
+                message,
+                data,
+            })
         }),
     ]
 }
@@ -136,46 +183,104 @@ fn ilp_error_bytes() -> impl Strategy<Value = Bytes> {
 fn clp_packet() -> impl Strategy<Value = clp::Packet> {
     use clp::*;
     prop_oneof![
-        (any::<u32>(), protocol_data()).prop_map(|(request_id, protocol_data)| Packet::Ack(Ack { request_id, protocol_data })),
-        (any::<u32>(), protocol_data())
-            .prop_map(|(request_id, protocol_data)| Packet::Response(Response { request_id, protocol_data })),
+        (any::<u32>(), protocol_data()).prop_map(|(request_id, protocol_data)| Packet::Ack(Ack {
+            request_id,
+            protocol_data
+        })),
+        (any::<u32>(), protocol_data()).prop_map(|(request_id, protocol_data)| Packet::Response(Response {
+            request_id,
+            protocol_data
+        })),
         (any::<u32>(), ilp_error_bytes(), protocol_data()).prop_map(|(request_id, rejection_reason, protocol_data)| {
-            Packet::Error(Error { request_id, rejection_reason, protocol_data })
+            Packet::Error(Error {
+                request_id,
+                rejection_reason,
+                protocol_data,
+            })
         }),
-        (any::<u32>(), any::<[u8; 16]>(), any::<u64>(), any::<[u8; 32]>(), timestamp(), protocol_data()).prop_map(
-            |(request_id, transfer_id, amount, execution_condition, expires_at, protocol_data)| {
-                Packet::Prepare(Prepare { request_id, transfer_id, amount, execution_condition, expires_at, protocol_data })
-            }
-        ),
+        (
+            any::<u32>(),
+            any::<[u8; 16]>(),
+            any::<u64>(),
+            any::<[u8; 32]>(),
+            timestamp(),
+            protocol_data()
+        )
+            .prop_map(
+                |(request_id, transfer_id, amount, execution_condition, expires_at, protocol_data)| {
+                    Packet::Prepare(Prepare {
+                        request_id,
+                        transfer_id,
+                        amount,
+                        execution_condition,
+                        expires_at,
+                        protocol_data,
+                    })
+                }
+            ),
         (any::<u32>(), any::<[u8; 16]>(), any::<[u8; 32]>(), protocol_data()).prop_map(
             |(request_id, transfer_id, fulfillment, protocol_data)| {
-                Packet::Fulfill(Fulfill { request_id, transfer_id, fulfillment, protocol_data })
+                Packet::Fulfill(Fulfill {
+                    request_id,
+                    transfer_id,
+                    fulfillment,
+                    protocol_data,
+                })
             }
         ),
         (any::<u32>(), any::<[u8; 16]>(), ilp_error_bytes(), protocol_data()).prop_map(
             |(request_id, transfer_id, rejection_reason, protocol_data)| {
-                Packet::Reject(Reject { request_id, transfer_id, rejection_reason, protocol_data })
+                Packet::Reject(Reject {
+                    request_id,
+                    transfer_id,
+                    rejection_reason,
+                    protocol_data,
+                })
             }
         ),
-        (any::<u32>(), protocol_data())
-            .prop_map(|(request_id, protocol_data)| Packet::Message(Message { request_id, protocol_data })),
+        (any::<u32>(), protocol_data()).prop_map(|(request_id, protocol_data)| Packet::Message(Message {
+            request_id,
+            protocol_data
+        })),
     ]
 }
 
 fn btp2_packet() -> impl Strategy<Value = btp2::Packet> {
     use btp2::*;
     prop_oneof![
-        (any::<u32>(), protocol_data())
-            .prop_map(|(request_id, protocol_data)| Packet::Response(Response { request_id, protocol_data })),
-        (any::<u32>(), code(), bytes(30), timestamp(), bytes(200), protocol_data()).prop_map(
-            |(request_id, code, name, triggered_at, data, protocol_data)| {
-                Packet::Error(Error { request_id, code, name, triggered_at, data, protocol_data })
+        (any::<u32>(), protocol_data()).prop_map(|(request_id, protocol_data)| Packet::Response(Response {
+            request_id,
+            protocol_data
+        })),
+        (
+            any::<u32>(),
+            code(),
+            bytes(30),
+            timestamp(),
+            bytes(200),
+            protocol_data()
+        )
+            .prop_map(|(request_id, code, name, triggered_at, data, protocol_data)| {
+                Packet::Error(Error {
+                    request_id,
+                    code,
+                    name,
+                    triggered_at,
+                    data,
+                    protocol_data,
+                })
+            }),
+        (any::<u32>(), protocol_data()).prop_map(|(request_id, protocol_data)| Packet::Message(Message {
+            request_id,
+            protocol_data
+        })),
+        (any::<u32>(), any::<u64>(), protocol_data()).prop_map(|(request_id, amount, protocol_data)| Packet::Transfer(
+            Transfer {
+                request_id,
+                amount,
+                protocol_data
             }
-        ),
-        (any::<u32>(), protocol_data())
-            .prop_map(|(request_id, protocol_data)| Packet::Message(Message { request_id, protocol_data })),
-        (any::<u32>(), any::<u64>(), protocol_data())
-            .prop_map(|(request_id, amount, protocol_data)| Packet::Transfer(Transfer { request_id, amount, protocol_data })),
+        )),
     ]
 }
 
