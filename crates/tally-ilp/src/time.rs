@@ -160,14 +160,21 @@ impl Timestamp {
 
     /// Parses the ILPv4 form, 17 ASCII digits `YYYYMMDDHHmmSSfff`.
     pub fn from_ilp_digits(input: &[u8; 17], mode: Mode) -> Option<Self> {
+        // One check for all 17 digits, then plain arithmetic per field
+        // (this runs on every Prepare decoded).
+        let all_digits = input.iter().fold(true, |ok, b| ok & b.is_ascii_digit());
+        if !all_digits {
+            return None;
+        }
+        let d = |i: usize| i64::from(input[i] - b'0');
         let civil = Civil {
-            year: digits(&input[0..4])?,
-            month: digits(&input[4..6])?,
-            day: digits(&input[6..8])?,
-            hour: digits(&input[8..10])?,
-            minute: digits(&input[10..12])?,
-            second: digits(&input[12..14])?,
-            millisecond: digits(&input[14..17])?,
+            year: d(0) * 1000 + d(1) * 100 + d(2) * 10 + d(3),
+            month: d(4) * 10 + d(5),
+            day: d(6) * 10 + d(7),
+            hour: d(8) * 10 + d(9),
+            minute: d(10) * 10 + d(11),
+            second: d(12) * 10 + d(13),
+            millisecond: d(14) * 100 + d(15) * 10 + d(16),
         };
         Self::from_civil(civil, mode)
     }
