@@ -382,6 +382,12 @@ impl<'a> Packet<&'a [u8]> {
 
 impl Packet<Bytes> {
     /// Decodes any ILPv4 packet with byte fields sharing `input`'s buffer.
+    ///
+    /// Copies nothing. It allocates nothing either once `input` is in the
+    /// `bytes` crate's shared form (a clone of it exists, or it came from
+    /// `BytesMut::freeze` of a shared buffer, or `Bytes::from_static`); a
+    /// `Bytes` made straight from a `Vec` allocates its shared header on the
+    /// first slice, once.
     pub fn decode_bytes(input: &Bytes, mode: Mode) -> Result<Self, DecodeError> {
         Ok(Packet::<&[u8]>::decode(input, mode)?.map_bytes(&mut slicer(input)))
     }

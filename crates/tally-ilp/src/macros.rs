@@ -314,7 +314,8 @@ macro_rules! packet_family {
 
         impl $enum<::bytes::Bytes> {
             /// Decodes a packet of this family with byte fields sharing
-            /// `input`'s buffer (no copies).
+            /// `input`'s buffer (no copies). See [`crate::ilp4::Packet::decode_bytes`]
+            /// for when this allocates.
             pub fn decode_bytes(input: &::bytes::Bytes, mode: $crate::Mode) -> Result<Self, $crate::DecodeError> {
                 Ok($enum::<&[u8]>::decode(input, mode)?.map_bytes(&mut $crate::codec::slicer(input)))
             }
