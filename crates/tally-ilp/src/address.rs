@@ -9,8 +9,8 @@
 /// The longest valid ILP address, in bytes.
 pub const MAX_ADDRESS_BYTES: usize = 1023;
 
-const INVALID: u8 = 0;
-const SEGMENT: u8 = 1;
+const SEGMENT: u8 = 0;
+const INVALID: u8 = 1;
 const DOT: u8 = 2;
 
 /// Each byte's role after the scheme: `.` separates segments, `A-Z a-z 0-9 _ ~ -` form them.
@@ -84,22 +84,17 @@ pub fn validate_address(address: &[u8]) -> Result<(), AddressError> {
         return Err(AddressError::MissingSegment);
     }
     // This runs on every Prepare decoded, so the common (valid) case is one
-    // branch-free pass over a lookup table; only a failure pays for finding
-    // out exactly what is wrong.
-    let mut bad = segments.last() == Some(&b'.');
+    // branch-free pass over a lookup table (a byte is bad if it is invalid,
+    // or a dot after a dot); only a failure pays for finding out exactly
+    // what is wrong.
+    let mut bad = 0u8;
+    let mut previous = 0u8;
     for &byte in segments {
-        let allowed = byte.is_ascii_lowercase()
-            | byte.is_ascii_uppercase()
-            | byte.is_ascii_digit()
-            | (byte == b'_')
-            | (byte == b'~')
-            | (byte == b'-')
-            | (byte == b'.');
-        bad |= !allowed;
+        let class = BYTE_CLASS[usize::from(byte)];
+        bad |= (class & INVALID) | (class & previous & DOT);
+        previous = class;
     }
-    for pair in segments.windows(2) {
-        bad |= (pair[0] == b'.') & (pair[1] == b'.');
-    }
+    let bad = bad != 0 || previous == DOT;
     if bad { Err(explain(address, scheme_end)) } else { Ok(()) }
 }
 

@@ -147,7 +147,7 @@ impl<'a> Prepare<&'a [u8]> {
     fn read(reader: &mut Reader<'a>, mode: Mode) -> Result<Self, DecodeError> {
         let amount = reader.read_u64()?;
         let time_offset = reader.offset();
-        let expires_at = Timestamp::from_ilp_digits(&reader.read_array()?, mode)
+        let expires_at = Timestamp::from_ilp_digits(reader.read_array_ref()?, mode)
             .ok_or(DecodeError::new(time_offset, DecodeErrorKind::InvalidTimestamp))?;
         let execution_condition = reader.read_array()?;
         let address_offset = reader.offset();

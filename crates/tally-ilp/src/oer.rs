@@ -78,6 +78,17 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Reads exactly `N` bytes as a borrowed array.
+    pub fn read_array_ref<const N: usize>(&mut self) -> Result<&'a [u8; N], DecodeError> {
+        let slice = self.read_slice(N)?;
+        slice.try_into().map_err(|_| {
+            self.error(DecodeErrorKind::UnexpectedEnd {
+                needed: N,
+                available: slice.len(),
+            })
+        })
+    }
+
     /// Reads exactly `N` bytes into an array.
     pub fn read_array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
         let mut out = [0u8; N];
