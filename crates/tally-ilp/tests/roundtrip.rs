@@ -347,3 +347,34 @@ proptest! {
         prop_assert_eq!(prepare.encode().is_ok(), valid);
     }
 }
+
+/// The address rule as plainly as it can be written: the RFC 15 regex
+/// `^(g|private|example|peer|self|test[1-3]?|local)([.][a-zA-Z0-9_~-]+)+$`, at most 1023 bytes.
+fn address_model(address: &[u8]) -> bool {
+    let schemes: [&[u8]; 10] = [
+        b"g", b"private", b"example", b"peer", b"self", b"test", b"test1", b"test2", b"test3", b"local",
+    ];
+    let mut parts = address.split(|&b| b == b'.');
+    let scheme_ok = parts.next().is_some_and(|scheme| schemes.contains(&scheme));
+    let segments: Vec<&[u8]> = parts.collect();
+    address.len() <= 1023
+        && scheme_ok
+        && !segments.is_empty()
+        && segments.iter().all(|segment| {
+            !segment.is_empty()
+                && segment
+                    .iter()
+                    .all(|&b| b.is_ascii_alphanumeric() || b"_~-".contains(&b))
+        })
+}
+
+proptest! {
+    #[test]
+    fn address_validation_agrees_with_the_plain_rule(
+        scheme in prop::sample::select(vec!["", "g", "test", "test3", "test4", "local", "private", "peers"]),
+        rest in prop::collection::vec(prop::sample::select(b"aZ9..._~- \xff".to_vec()), 0..12),
+    ) {
+        let address = [scheme.as_bytes(), &rest].concat();
+        prop_assert_eq!(tally_ilp::address::validate_address(&address).is_ok(), address_model(&address));
+    }
+}
