@@ -10,7 +10,7 @@
 //! | feature | module | crate |
 //! |---|---|---|
 //! | `store` (default) | [`store`] | `tally-store`: the `Store` trait, MemStore, FaultyStore, the conformance kit |
-//! | `ilp` | [`ilp`] | `tally-ilp`: byte-exact OER codec for ILPv4, legacy ILP/ILQP, CLP and BTP 2.0 |
+//! | `ilp` | `ilp` | `tally-ilp`: byte-exact OER codec for ILPv4, legacy ILP/ILQP, CLP and BTP 2.0 |
 //!
 //! The domain crates (`petri`, `channel`, `ledger`, `ilp`, `connector`,
 //! `market`) and the durable backends join as they land.
