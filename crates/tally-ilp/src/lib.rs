@@ -90,6 +90,13 @@ pub enum Mode {
     /// Accept what the JavaScript reference decoders accept: trailing bytes
     /// after the packet and inside its content, a missing legacy
     /// extensibility byte, leading zeros in var-uints, out-of-range date
-    /// fields (normalized), non-UTF-8 text, ILPv4 data over the RFC limit.
+    /// fields (normalized as `Date.UTC` does), non-UTF-8 text, ILPv4 data
+    /// over the RFC limit.
+    ///
+    /// Two differences remain, both deliberate: a timestamp whose fields
+    /// are not digits is still an error (ilp-packet 3 reads blanks as 0,
+    /// btp-packet yields an `Invalid Date`), and out-of-range
+    /// GeneralizedTime fields are normalized although ilp-packet 2 rejects
+    /// them.
     Lenient,
 }
