@@ -31,17 +31,25 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let stdin = std::io::stdin();
+    let mut stdin = std::io::stdin().lock();
     let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-    for line in stdin.lock().lines() {
-        let Ok(line) = line else {
-            eprintln!("ilp-codec: stdin is not UTF-8 text");
-            std::process::exit(1);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match stdin.read_until(b'\n', &mut line) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(error) => {
+                eprintln!("ilp-codec: reading stdin: {error}");
+                std::process::exit(1);
+            }
+        }
+        // A line that is not UTF-8 gets an error answer like any other bad line.
+        let answer = match std::str::from_utf8(&line) {
+            Ok(text) => run_line(command, text.trim_end_matches(['\n', '\r'])),
+            Err(_) => r#"{"error":"line is not UTF-8"}"#.to_string(),
         };
-        if writeln!(stdout, "{}", run_line(command, &line))
-            .and_then(|()| stdout.flush())
-            .is_err()
-        {
+        if writeln!(stdout, "{answer}").and_then(|()| stdout.flush()).is_err() {
             // The reader went away (e.g. a closed pipe): stop quietly.
             return;
         }
