@@ -91,7 +91,8 @@ pub fn validate_address(address: &[u8]) -> Result<(), AddressError> {
     let mut previous = 0u8;
     for &byte in segments {
         let class = BYTE_CLASS[usize::from(byte)];
-        bad |= (class & INVALID) | (class & previous & DOT);
+        // INVALID always survives the mask; DOT survives only after a DOT.
+        bad |= class & (previous | INVALID);
         previous = class;
     }
     let bad = bad != 0 || previous == DOT;
