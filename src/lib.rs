@@ -13,9 +13,10 @@
 //! | `redb` (default) | `redb` | `tally-store-redb`: `RedbStore`, the embedded durable store (one file, no server) |
 //! | `postgres` | `postgres` | `tally-store-postgres`: `PgStore`, one PostgreSQL table shared by many processes |
 //! | `channel` | `channel` | `tally-channel`: Machinomy payment channels (state updates, contract events, channel status) |
+//! | `ilp` | `ilp` | `tally-ilp`: byte-exact OER codec for ILPv4, legacy ILP/ILQP, CLP and BTP 2.0 |
 //!
-//! The other domain crates (`petri`, `ledger`, `ilp`, `connector`,
-//! `market`) join as they land.
+//! The other domain crates (`petri`, `ledger`, `connector`, `market`)
+//! join as they land.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -31,6 +32,9 @@ pub use tally_store_postgres as postgres;
 
 #[cfg(feature = "channel")]
 pub use tally_channel as channel;
+
+#[cfg(feature = "ilp")]
+pub use tally_ilp as ilp;
 
 // The README's examples are compiled and run as doc-tests, so it cannot lie.
 #[cfg(all(doctest, feature = "store"))]
