@@ -547,13 +547,17 @@ impl PgStore {
         let mut pooled = self.checkout(Operation::Commit)?;
         let connection = pooled.connection();
         // One statement in autocommit is atomic on its own.
-        connection
-            .client
-            .execute(
+        if plan.delete_keys.is_empty() && plan.cleanup_keys.is_empty() {
+            connection
+                .client
+                .execute(&connection.statements.upsert, &[&plan.put_keys, &plan.put_values])
+        } else {
+            connection.client.execute(
                 &connection.statements.write,
                 &[&plan.put_keys, &plan.put_values, &plan.delete_keys, &plan.cleanup_keys],
             )
-            .map_err(commit)?;
+        }
+        .map_err(commit)?;
         Ok(())
     }
 }

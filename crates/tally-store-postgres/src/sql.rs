@@ -22,6 +22,7 @@ pub(crate) struct Sql {
     pub(crate) lock: String,
     pub(crate) check: String,
     pub(crate) write: String,
+    pub(crate) upsert: String,
     pub(crate) put_if_version: String,
     pub(crate) delete_if_version: String,
     pub(crate) put_if_absent: String,
@@ -104,6 +105,12 @@ impl Sql {
                      WHERE key = ANY($3::bytea[]) AND value IS NOT NULL
                  )
                  INSERT INTO {t} AS t (key, value, version)
+                 SELECT k, v, 1 FROM unnest($1::bytea[], $2::bytea[]) AS u(k, v)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = t.version + 1"
+            ),
+            // The write statement for batches that only put: no CTEs to plan.
+            upsert: format!(
+                "INSERT INTO {t} AS t (key, value, version)
                  SELECT k, v, 1 FROM unnest($1::bytea[], $2::bytea[]) AS u(k, v)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = t.version + 1"
             ),
