@@ -46,12 +46,12 @@
 //!   of it) is **one statement**: an `UPDATE … WHERE version = $expected`
 //!   (or an insert that only fills an absent key), which waits for a
 //!   concurrent writer of the row and re-checks against its result.
-//! - Any other batch is one `READ COMMITTED` transaction of two statements:
-//!   the first locks every key the batch checks or writes, in sorted order
-//!   (inserting a placeholder row for an absent key, so "absent" is locked
-//!   too), and reads its version; if a precondition fails the transaction
-//!   rolls back with [`Conflict::Precondition`]; otherwise the second
-//!   statement applies the writes. Since every commit takes its row locks in
+//! - Any other batch is one `READ COMMITTED` transaction of three
+//!   statements: the first locks every key the batch checks or writes, in
+//!   sorted order (inserting a placeholder row for an absent key, so
+//!   "absent" is locked too), the second reads their versions; if a
+//!   precondition fails the transaction rolls back with
+//!   [`Conflict::Precondition`]; otherwise the third applies the writes. Since every commit takes its row locks in
 //!   key order, our commits do not deadlock one another.
 //! - A batch with preconditions and no writes is one consistent `SELECT`.
 //! - SQLSTATE `40001` (serialization failure) and `40P01` (deadlock) become
@@ -477,8 +477,11 @@ impl PgStore {
         }
 
         let mut transaction = connection.client.transaction().map_err(commit)?;
+        transaction
+            .execute(&connection.statements.lock, &[&plan.lock_keys])
+            .map_err(commit)?;
         let rows = transaction
-            .query(&connection.statements.lock, &[&plan.lock_keys])
+            .query(&connection.statements.read_locked, &[&plan.lock_keys])
             .map_err(commit)?;
         let mut actual = BTreeMap::new();
         for row in &rows {

@@ -20,6 +20,7 @@ pub(crate) struct Sql {
     pub(crate) scan_after_bounded: String,
     pub(crate) scan_after_unbounded: String,
     pub(crate) lock: String,
+    pub(crate) read_locked: String,
     pub(crate) check: String,
     pub(crate) write: String,
     pub(crate) upsert: String,
@@ -78,18 +79,20 @@ impl Sql {
             scan_from_prefix_unbounded: scan(">=", false),
             scan_after_bounded: scan(">", true),
             scan_after_unbounded: scan(">", false),
-            // Locks every key the batch checks or writes (creating a placeholder
-            // row for a key that has none, so that absent keys are locked
-            // too) and returns its current state. `DO UPDATE` waits for a
-            // concurrent writer of the row and then sees its committed
-            // result, even under READ COMMITTED. Keys arrive sorted, so two
-            // commits always lock in the same order.
+            // Locks every key the batch checks or writes, creating a
+            // placeholder row for a key that has none so that absent keys are
+            // locked too. `DO UPDATE … WHERE false` waits for a concurrent
+            // writer of the row and locks it without rewriting it. Keys
+            // arrive sorted, so two commits always lock in the same order.
             lock: format!(
                 "INSERT INTO {t} AS t (key, value, version)
                  SELECT k, NULL, 0 FROM unnest($1::bytea[]) AS k
-                 ON CONFLICT (key) DO UPDATE SET version = t.version
-                 RETURNING key, value IS NOT NULL, version"
+                 ON CONFLICT (key) DO UPDATE SET version = t.version WHERE false"
             ),
+            // Run after `lock` in the same transaction: a new READ COMMITTED
+            // snapshot, taken while we hold every lock, so it shows the
+            // committed state nobody else can change before we commit.
+            read_locked: format!("SELECT key, value IS NOT NULL, version FROM {t} WHERE key = ANY($1::bytea[])"),
             // A batch with preconditions and no writes: one consistent read.
             check: format!("SELECT key, version FROM {t} WHERE key = ANY($1::bytea[]) AND value IS NOT NULL"),
             // The whole write set in one statement: drop this commit's
