@@ -242,53 +242,112 @@ impl std::fmt::Display for ErrorCode {
     }
 }
 
-/// A sequence of var-octet-strings (legacy `forwardedBy`), kept as its
-/// encoded bytes so decoding neither copies nor allocates. Iterate with
-/// [`VarOctetsList::iter`].
+/// A var-uint count followed by that many entries, kept as the entries'
+/// encoded bytes so decoding neither copies nor allocates. The one
+/// mechanism behind [`VarOctetsList`] and [`ProtocolData`]; they differ only
+/// in how one entry is read and written.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct VarOctetsList<B = Bytes> {
+struct CountedList<B> {
     count: usize,
     /// The entries as written on the wire, after the count.
     raw: B,
 }
 
-impl<B: AsRef<[u8]>> VarOctetsList<B> {
-    /// Number of entries.
-    pub fn len(&self) -> usize {
-        self.count
-    }
-
-    /// Whether there are no entries.
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
-    /// The entries, in order.
-    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        let mut reader = Reader::new(self.raw.as_ref());
-        (0..self.count).map_while(move |_| reader.read_var_octets().ok())
-    }
-
-    /// The entries as written on the wire (without the count).
-    pub fn raw(&self) -> &[u8] {
-        self.raw.as_ref()
-    }
-
-    /// The same list over another byte container.
-    pub fn map_bytes<C>(self, f: &mut impl FnMut(B) -> C) -> VarOctetsList<C> {
-        VarOctetsList {
+impl<B: AsRef<[u8]>> CountedList<B> {
+    fn map_bytes<C>(self, f: &mut impl FnMut(B) -> C) -> CountedList<C> {
+        CountedList {
             count: self.count,
             raw: f(self.raw),
         }
     }
 
-    pub(crate) fn encoded_len(&self) -> usize {
+    fn encoded_len(&self) -> usize {
         oer::var_uint_len(self.count as u64) + self.raw.as_ref().len()
     }
 
-    pub(crate) fn write(&self, buf: &mut BytesMut) {
+    fn write(&self, buf: &mut BytesMut) {
         oer::write_var_uint(buf, self.count as u64);
         buf.put_slice(self.raw.as_ref());
+    }
+}
+
+impl CountedList<Bytes> {
+    fn build<T>(items: impl IntoIterator<Item = T>, mut write_entry: impl FnMut(&mut BytesMut, T)) -> Self {
+        let mut raw = BytesMut::new();
+        let mut count = 0;
+        for item in items {
+            write_entry(&mut raw, item);
+            count += 1;
+        }
+        CountedList {
+            count,
+            raw: raw.freeze(),
+        }
+    }
+}
+
+impl<'a> CountedList<&'a [u8]> {
+    /// Reads the count (refusing one the remaining input cannot hold at
+    /// `min_entry_bytes` each) and then every entry with `read_entry`.
+    fn read(
+        reader: &mut Reader<'a>,
+        mode: Mode,
+        min_entry_bytes: usize,
+        mut read_entry: impl FnMut(&mut Reader<'a>) -> Result<(), DecodeError>,
+    ) -> Result<Self, DecodeError> {
+        let count = reader.read_count(mode, min_entry_bytes)?;
+        let rest = reader.rest();
+        let start = reader.remaining();
+        for _ in 0..count {
+            read_entry(reader)?;
+        }
+        let used = start - reader.remaining();
+        Ok(CountedList {
+            count,
+            raw: rest.get(..used).unwrap_or_default(),
+        })
+    }
+}
+
+/// A sequence of var-octet-strings (legacy `forwardedBy`), kept as its
+/// encoded bytes so decoding neither copies nor allocates. Iterate with
+/// [`VarOctetsList::iter`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct VarOctetsList<B = Bytes>(CountedList<B>);
+
+impl<B: AsRef<[u8]>> VarOctetsList<B> {
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.0.count
+    }
+
+    /// Whether there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.0.count == 0
+    }
+
+    /// The entries, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let mut reader = Reader::new(self.0.raw.as_ref());
+        (0..self.0.count).map_while(move |_| reader.read_var_octets().ok())
+    }
+
+    /// The entries as written on the wire (without the count).
+    pub fn raw(&self) -> &[u8] {
+        self.0.raw.as_ref()
+    }
+
+    /// The same list over another byte container.
+    pub fn map_bytes<C>(self, f: &mut impl FnMut(B) -> C) -> VarOctetsList<C> {
+        VarOctetsList(self.0.map_bytes(f))
+    }
+
+    pub(crate) fn encoded_len(&self) -> usize {
+        self.0.encoded_len()
+    }
+
+    pub(crate) fn write(&self, buf: &mut BytesMut) {
+        self.0.write(buf);
     }
 }
 
@@ -299,33 +358,16 @@ impl VarOctetsList<Bytes> {
         I: IntoIterator<Item = T>,
         T: AsRef<[u8]>,
     {
-        let mut raw = BytesMut::new();
-        let mut count = 0;
-        for item in items {
-            oer::write_var_octets(&mut raw, item.as_ref());
-            count += 1;
-        }
-        Self {
-            count,
-            raw: raw.freeze(),
-        }
+        VarOctetsList(CountedList::build(items, |raw, item| {
+            oer::write_var_octets(raw, item.as_ref())
+        }))
     }
 }
 
 impl<'a> VarOctetsList<&'a [u8]> {
     /// Reads a var-uint count then that many var-octet-strings.
     pub(crate) fn read(reader: &mut Reader<'a>, mode: Mode) -> Result<Self, DecodeError> {
-        let count = reader.read_count(mode, 1)?;
-        let rest = reader.rest();
-        let start = reader.remaining();
-        for _ in 0..count {
-            reader.read_var_octets()?;
-        }
-        let used = start - reader.remaining();
-        Ok(Self {
-            count,
-            raw: rest.get(..used).unwrap_or_default(),
-        })
+        CountedList::read(reader, mode, 1, |reader| reader.read_var_octets().map(drop)).map(VarOctetsList)
     }
 }
 
@@ -351,27 +393,23 @@ pub struct ProtocolDataEntry<'a> {
 /// bytes so decoding neither copies nor allocates. Iterate with
 /// [`ProtocolData::iter`]; build with [`ProtocolData::from_entries`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ProtocolData<B = Bytes> {
-    count: usize,
-    /// The entries as written on the wire, after the count.
-    raw: B,
-}
+pub struct ProtocolData<B = Bytes>(CountedList<B>);
 
 impl<B: AsRef<[u8]>> ProtocolData<B> {
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.count
+        self.0.count
     }
 
     /// Whether there are no entries.
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.0.count == 0
     }
 
     /// The entries, in order.
     pub fn iter(&self) -> impl Iterator<Item = ProtocolDataEntry<'_>> + '_ {
-        let mut reader = Reader::new(self.raw.as_ref());
-        (0..self.count).map_while(move |_| read_entry(&mut reader, Mode::Lenient).ok())
+        let mut reader = Reader::new(self.0.raw.as_ref());
+        (0..self.0.count).map_while(move |_| read_entry(&mut reader, Mode::Lenient).ok())
     }
 
     /// The first entry for `protocol_name`, if any.
@@ -381,51 +419,40 @@ impl<B: AsRef<[u8]>> ProtocolData<B> {
 
     /// The entries as written on the wire (without the count).
     pub fn raw(&self) -> &[u8] {
-        self.raw.as_ref()
+        self.0.raw.as_ref()
     }
 
     /// The same list over another byte container.
     pub fn map_bytes<C>(self, f: &mut impl FnMut(B) -> C) -> ProtocolData<C> {
-        ProtocolData {
-            count: self.count,
-            raw: f(self.raw),
-        }
+        ProtocolData(self.0.map_bytes(f))
     }
 
     pub(crate) fn encoded_len(&self) -> usize {
-        oer::var_uint_len(self.count as u64) + self.raw.as_ref().len()
+        self.0.encoded_len()
     }
 
     pub(crate) fn write(&self, buf: &mut BytesMut) {
-        oer::write_var_uint(buf, self.count as u64);
-        buf.put_slice(self.raw.as_ref());
+        self.0.write(buf);
     }
 }
 
 impl ProtocolData<Bytes> {
     /// An empty list.
     pub fn empty() -> Self {
-        Self {
+        ProtocolData(CountedList {
             count: 0,
             raw: Bytes::new(),
-        }
+        })
     }
 
     /// Builds a list from its entries. Protocol names must be ASCII for the
     /// packet to encode.
     pub fn from_entries<'e>(entries: impl IntoIterator<Item = ProtocolDataEntry<'e>>) -> Self {
-        let mut raw = BytesMut::new();
-        let mut count = 0;
-        for entry in entries {
-            oer::write_var_octets(&mut raw, entry.protocol_name);
+        ProtocolData(CountedList::build(entries, |raw, entry| {
+            oer::write_var_octets(raw, entry.protocol_name);
             raw.put_u8(entry.content_type);
-            oer::write_var_octets(&mut raw, entry.data);
-            count += 1;
-        }
-        Self {
-            count,
-            raw: raw.freeze(),
-        }
+            oer::write_var_octets(raw, entry.data);
+        }))
     }
 }
 
@@ -461,17 +488,7 @@ fn read_entry<'a>(reader: &mut Reader<'a>, mode: Mode) -> Result<ProtocolDataEnt
 impl<'a> ProtocolData<&'a [u8]> {
     /// Reads the count (a var-uint) and the entries, each at least 3 bytes.
     pub(crate) fn read(reader: &mut Reader<'a>, mode: Mode) -> Result<Self, DecodeError> {
-        let count = reader.read_count(mode, 3)?;
-        let rest = reader.rest();
-        let start = reader.remaining();
-        for _ in 0..count {
-            read_entry(reader, mode)?;
-        }
-        let used = start - reader.remaining();
-        Ok(Self {
-            count,
-            raw: rest.get(..used).unwrap_or_default(),
-        })
+        CountedList::read(reader, mode, 3, |reader| read_entry(reader, mode).map(drop)).map(ProtocolData)
     }
 }
 
