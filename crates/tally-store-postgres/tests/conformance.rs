@@ -1,7 +1,8 @@
 //! The storage contract, checked against a real PostgreSQL server.
 //!
-//! Runs when `TALLY_PG_URL` is set (CI sets it); otherwise every check is
-//! skipped with a printed note. Each check uses its own table.
+//! Runs when `TALLY_PG_URL` is set (CI sets it); otherwise every check
+//! skips, or fails under `TALLY_REQUIRE_SERVICES=1`. Each check uses its own
+//! table.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
@@ -20,6 +21,8 @@ fn config() -> Config {
         cas_threads: 8,
         cas_increments_per_thread: 250,
         disjoint_writes_per_thread: 200,
+        multi_key_rounds_per_thread: 100,
+        ..Config::default()
     }
 }
 

@@ -41,6 +41,8 @@ fn durable_config() -> Config {
         cas_threads: 8,
         cas_increments_per_thread: 300,
         disjoint_writes_per_thread: 200,
+        multi_key_rounds_per_thread: 100,
+        ..Config::default()
     }
 }
 
@@ -57,6 +59,7 @@ fn buffered_config() -> Config {
         cas_threads: 8,
         cas_increments_per_thread: 1_500,
         disjoint_writes_per_thread: 1_000,
+        ..Config::default()
     }
 }
 

@@ -56,6 +56,23 @@ pub enum StoreError {
         source: BoxError,
     },
 
+    /// A value could not be encoded, or a stored value does not decode as
+    /// the type asked for ([`Txn::get_as`](crate::Txn::get_as),
+    /// [`Txn::put_as`](crate::Txn::put_as)).
+    ///
+    /// On decode this means the record under `key` was written by another
+    /// program or release, or was damaged; retrying will not help. On encode
+    /// ([`CodecError::Encode`](crate::codec::CodecError::Encode)) a type's
+    /// `Serialize` implementation failed; nothing was written.
+    #[error("value at key {} {}: {error}", crate::key::display_key(.key), codec_failure(.error))]
+    Codec {
+        /// The key whose value failed.
+        key: Vec<u8>,
+        /// What the codec reported.
+        #[source]
+        error: crate::codec::CodecError,
+    },
+
     /// The backend holds data that does not follow the storage contract
     /// (a checksum mismatch, a malformed row, an unknown schema version).
     /// Retrying will not help; the store needs attention.
@@ -78,6 +95,14 @@ impl StoreError {
         }
     }
 
+    /// A [`StoreError::Codec`] for the value at `key`.
+    pub fn codec(key: &[u8], error: crate::codec::CodecError) -> Self {
+        StoreError::Codec {
+            key: key.to_vec(),
+            error,
+        }
+    }
+
     /// True for [`StoreError::Conflict`]: the commit wrote nothing and the
     /// whole read-compute-commit cycle may simply run again.
     pub fn is_conflict(&self) -> bool {
@@ -90,6 +115,13 @@ impl StoreError {
             StoreError::Backend { source, .. } => source.is::<crate::faulty::InjectedFault>(),
             _ => false,
         }
+    }
+}
+
+fn codec_failure(error: &crate::codec::CodecError) -> &'static str {
+    match error {
+        crate::codec::CodecError::Encode { .. } => "could not be encoded",
+        _ => "does not decode",
     }
 }
 

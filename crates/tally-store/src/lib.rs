@@ -56,13 +56,18 @@
 //! - [`StoreError`]: every failure, typed; [`Conflict`] says which key and
 //!   versions clashed.
 //! - [`transact`], [`Txn`], [`RetryPolicy`]: read-compute-commit with retries,
-//!   the loop every domain shell runs.
+//!   the loop every domain shell runs. Every result and every error it
+//!   returns was computed from one consistent snapshot
+//!   ([the guarantee](txn#the-guarantee)); [`Txn::get_as`] and
+//!   [`Txn::put_as`] read and write typed values through [`codec`].
 //! - [`key`]: order-preserving composite keys (namespaces, big-endian
 //!   integers, escaped variable-length parts).
 //! - [`codec`]: serde values as compact bytes behind a format-version byte.
 //! - [`MemStore`]: fast, thread-safe, in memory; the default for tests.
 //! - [`FaultyStore`]: fails chosen calls before or after the write, to prove
 //!   that nothing is lost or applied twice.
+//! - [`Interleaved`]: runs a test's code between two reads of one
+//!   transaction, to replay a race deterministically.
 //! - [`testkit`] and [`conformance_tests!`]: the contract as tests, for any
 //!   backend.
 //!
@@ -80,6 +85,7 @@ mod batch;
 pub mod codec;
 mod error;
 pub mod faulty;
+pub mod interleave;
 pub mod key;
 mod mem;
 mod store;
@@ -92,6 +98,7 @@ pub use batch::{
 };
 pub use error::{BoxError, Conflict, InvalidRequest, Operation, StoreError};
 pub use faulty::{Fault, FaultyStore, InjectedFault, Timing};
+pub use interleave::Interleaved;
 pub use mem::MemStore;
 pub use store::{Entry, Page, ScanAll, Store, Versioned, scan_all};
 pub use txn::{RetryPolicy, Txn, transact};

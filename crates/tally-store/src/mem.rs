@@ -6,7 +6,7 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::Bytes;
 
-use crate::batch::{Batch, Op, validate_key, validate_scan};
+use crate::batch::{Batch, Op, Precondition, validate_key, validate_scan};
 use crate::error::{Conflict, Operation, StoreError};
 use crate::store::{Entry, Page, Store, Versioned};
 
@@ -14,7 +14,8 @@ use crate::store::{Entry, Page, Store, Versioned};
 ///
 /// Reads share the lock; a commit holds it exclusively while it checks the
 /// preconditions and applies the batch, so every commit is atomic and
-/// linearizable. Versions come from one counter for the whole store: every
+/// linearizable. A batch of preconditions only writes nothing, so it is
+/// checked under the shared lock and never waits for other readers. Versions come from one counter for the whole store: every
 /// successful commit that writes takes the next number, and every key it
 /// writes gets that number as its version. Values are reference-counted
 /// [`Bytes`], so `get` and `scan` never copy a value.
@@ -115,20 +116,12 @@ impl Store for MemStore {
     fn commit(&self, batch: Batch) -> Result<(), StoreError> {
         batch.validate()?;
         let (ops, preconditions) = batch.into_parts();
-        let mut state = self.write();
-        for precondition in &preconditions {
-            let actual_version = state.entries.get(&precondition.key).map_or(0, |slot| slot.version);
-            if actual_version != precondition.version {
-                return Err(StoreError::Conflict(Conflict::Precondition {
-                    key: precondition.key.clone(),
-                    expected_version: precondition.version,
-                    actual_version,
-                }));
-            }
-        }
         if ops.is_empty() {
-            return Ok(());
+            // Preconditions only: a check, which shares the lock with readers.
+            return check_preconditions(&self.read(), &preconditions);
         }
+        let mut state = self.write();
+        check_preconditions(&state, &preconditions)?;
         let version = state
             .last_version
             .checked_add(1)
@@ -149,4 +142,18 @@ impl Store for MemStore {
         }
         Ok(())
     }
+}
+
+fn check_preconditions(state: &MemState, preconditions: &[Precondition]) -> Result<(), StoreError> {
+    for precondition in preconditions {
+        let actual_version = state.entries.get(&precondition.key).map_or(0, |slot| slot.version);
+        if actual_version != precondition.version {
+            return Err(StoreError::Conflict(Conflict::Precondition {
+                key: precondition.key.clone(),
+                expected_version: precondition.version,
+                actual_version,
+            }));
+        }
+    }
+    Ok(())
 }

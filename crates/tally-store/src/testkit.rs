@@ -14,7 +14,10 @@
 //! ```
 //!
 //! A backend that needs a server can skip when it is not configured by
-//! passing an `Option` with `optional:`; `None` prints a note and passes:
+//! passing an `Option` with `optional:`; `None` skips through [`skip`]: a
+//! note on stderr and a pass, or a failure when
+//! [`TALLY_REQUIRE_SERVICES=1`](REQUIRE_SERVICES_ENV) (CI sets it, so a
+//! misconfigured CI cannot pass by skipping):
 //!
 //! ```
 //! fn connect() -> Option<tally_store::MemStore> {
@@ -33,8 +36,13 @@
 //! pagination edges, every limit, large values (up to
 //! [`MAX_VALUE_BYTES`]), the empty key and binary keys, and concurrency
 //! ([`Config::cas_threads`] threads incrementing one counter by
-//! compare-and-set never lose an increment; writers on disjoint keys never
-//! conflict).
+//! compare-and-set never lose an increment; transactions that read and write
+//! two keys never lose an update; two commits that each check the key the
+//! other writes never both succeed (no write skew); writers on disjoint keys
+//! make progress and never see a precondition conflict).
+//!
+//! [`skip`], [`service_env`] and [`services_required`] are for any test that
+//! needs a service (a database server, a node toolchain).
 
 // The kit's job is to fail loudly with a message; panicking is the interface.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -47,15 +55,20 @@ use crate::batch::{Batch, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, MAX_KEY_BYTES, MAX
 use crate::error::{Conflict, InvalidRequest, StoreError};
 use crate::store::{Entry, Store, scan_all};
 
-/// Sizes of the concurrency checks.
+/// Sizes of the concurrency checks. Start from the default and change what
+/// a slow backend needs: `Config { cas_increments_per_thread: 300, ..Config::default() }`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// Threads in both concurrency checks (default 8).
+    /// Threads in the concurrency checks (default 8).
     pub cas_threads: usize,
     /// Compare-and-set increments of the shared counter per thread (default 10,000).
     pub cas_increments_per_thread: u64,
     /// Writes per thread in the disjoint-keys check (default 1,000).
     pub disjoint_writes_per_thread: u64,
+    /// Two-key read-modify-write transactions per thread (default 500).
+    pub multi_key_rounds_per_thread: u64,
+    /// Rounds of the write-skew race, two racing commits each (default 200).
+    pub write_skew_rounds: u64,
 }
 
 impl Default for Config {
@@ -64,6 +77,69 @@ impl Default for Config {
             cas_threads: 8,
             cas_increments_per_thread: 10_000,
             disjoint_writes_per_thread: 1_000,
+            multi_key_rounds_per_thread: 500,
+            write_skew_rounds: 200,
+        }
+    }
+}
+
+/// The environment variable that turns skips into failures: when it is `1`,
+/// a test whose service is not configured fails instead of passing.
+/// `.ci/run` sets it.
+pub const REQUIRE_SERVICES_ENV: &str = "TALLY_REQUIRE_SERVICES";
+
+/// True when [`REQUIRE_SERVICES_ENV`] is set to `1`.
+pub fn services_required() -> bool {
+    std::env::var(REQUIRE_SERVICES_ENV).is_ok_and(|value| value == "1")
+}
+
+/// Skips `test` because `reason` (its service is not configured): prints a
+/// note on stderr and returns, so the caller can `return` and pass, unless
+/// [`services_required`], in which case it panics and the test fails.
+///
+/// libtest hides the output of passing tests, so a note alone is easy to
+/// miss; the failure is what makes a skip in CI impossible to overlook.
+///
+/// # Panics
+/// When [`REQUIRE_SERVICES_ENV`] is `1`.
+pub fn skip(test: &str, reason: &str) {
+    skip_unless(services_required(), test, reason);
+}
+
+/// [`skip`] with the requirement passed in (what `skip` reads from the
+/// environment).
+///
+/// # Panics
+/// When `required` is true.
+pub fn skip_unless(required: bool, test: &str, reason: &str) {
+    if required {
+        panic!("{test} needs a service: {reason}; {REQUIRE_SERVICES_ENV}=1 forbids skipping it");
+    }
+    eprintln!("SKIPPED {test}: {reason}");
+}
+
+/// The value of the environment variable `variable` (a service's URL, say)
+/// when it is set and not empty; otherwise [`skip`]s `test` and returns
+/// `None`.
+///
+/// ```no_run
+/// fn connects_to_the_database() {
+///     let Some(url) = tally_store::testkit::service_env("MY_DB_URL", "connects_to_the_database") else {
+///         return; // skipped (or failed, under TALLY_REQUIRE_SERVICES=1)
+///     };
+///     // ... connect to `url` ...
+/// #   let _ = url;
+/// }
+/// ```
+///
+/// # Panics
+/// When the variable is unset or empty and [`REQUIRE_SERVICES_ENV`] is `1`.
+pub fn service_env(variable: &str, test: &str) -> Option<String> {
+    match std::env::var(variable) {
+        Ok(value) if !value.is_empty() => Some(value),
+        _ => {
+            skip(test, &format!("{variable} is not set"));
+            None
         }
     }
 }
@@ -83,6 +159,8 @@ pub const CHECKS: &[&str] = &[
     "large_values_round_trip",
     "empty_and_binary_keys_work",
     "concurrent_cas_increments_are_never_lost",
+    "multi_key_transactions_never_lose_an_update",
+    "write_skew_is_impossible",
     "disjoint_writers_never_conflict",
 ];
 
@@ -101,6 +179,8 @@ pub fn run_all<S: Store, F: FnMut() -> S>(mut make: F, config: &Config) {
     large_values_round_trip(&make());
     empty_and_binary_keys_work(&make());
     concurrent_cas_increments_are_never_lost(&make(), config);
+    multi_key_transactions_never_lose_an_update(&make(), config);
+    write_skew_is_impossible(&make(), config);
     disjoint_writers_never_conflict(&make(), config);
 }
 
@@ -108,7 +188,8 @@ pub fn run_all<S: Store, F: FnMut() -> S>(mut make: F, config: &Config) {
 ///
 /// `conformance_tests!(EXPR)` evaluates `EXPR` once per test to make a fresh,
 /// empty store. `conformance_tests!(optional: EXPR)` takes an `Option` and
-/// skips (with a note on stderr) when it is `None`. Either form accepts a
+/// [`skip`](crate::testkit::skip)s when it is `None` (a failure under
+/// `TALLY_REQUIRE_SERVICES=1`). Either form accepts a
 /// [`testkit::Config`](crate::testkit::Config) as a second argument:
 /// `conformance_tests!(EXPR, CONFIG)`. Invoke it inside its own module.
 #[macro_export]
@@ -150,6 +231,8 @@ macro_rules! __conformance_each {
         $crate::__conformance_one!($make, large_values_round_trip);
         $crate::__conformance_one!($make, empty_and_binary_keys_work);
         $crate::__conformance_one!($make, concurrent_cas_increments_are_never_lost, $config);
+        $crate::__conformance_one!($make, multi_key_transactions_never_lose_an_update, $config);
+        $crate::__conformance_one!($make, write_skew_is_impossible, $config);
         $crate::__conformance_one!($make, disjoint_writers_never_conflict, $config);
     };
 }
@@ -161,9 +244,9 @@ macro_rules! __conformance_one {
         #[test]
         fn $check() {
             let ::core::option::Option::Some(store) = ($make)() else {
-                ::std::eprintln!(
-                    "SKIPPED conformance check {}: the store is not configured",
-                    ::core::stringify!($check)
+                $crate::testkit::skip(
+                    ::core::concat!("conformance check ", ::core::stringify!($check)),
+                    "the store is not configured",
                 );
                 return;
             };
@@ -750,6 +833,113 @@ pub fn empty_and_binary_keys_work<S: Store + ?Sized>(store: &S) {
     );
 }
 
+/// [`Config::cas_threads`] threads each run
+/// [`Config::multi_key_rounds_per_thread`] transactions that read two
+/// counters and write both (adding 1 and 2) plus a key of their own: at the
+/// end the counters hold exactly the totals and every transaction's own key
+/// is present, so no update was lost or applied twice.
+///
+/// Unlike [`concurrent_cas_increments_are_never_lost`], every commit here
+/// checks and writes several keys, which is the path backends implement with
+/// locks or multi-statement transactions.
+pub fn multi_key_transactions_never_lose_an_update<S: Store + ?Sized>(store: &S, config: &Config) {
+    use crate::txn::{RetryPolicy, Txn, transact};
+    fn read_u64<S: Store + ?Sized>(txn: &mut Txn<'_, S>, key: &[u8]) -> Result<u64, StoreError> {
+        Ok(txn.get(key)?.map_or(0, |value| {
+            u64::from_be_bytes(value[..].try_into().expect("counters are 8 bytes"))
+        }))
+    }
+    let policy = RetryPolicy::default().with_max_attempts(100_000);
+    std::thread::scope(|scope| {
+        for thread in 0..config.cas_threads {
+            let policy = &policy;
+            scope.spawn(move || {
+                for round in 0..config.multi_key_rounds_per_thread {
+                    let outcome = transact(store, policy, |txn| -> Result<(), StoreError> {
+                        let a = read_u64(txn, b"multi/a")?;
+                        let b = read_u64(txn, b"multi/b")?;
+                        txn.put(b"multi/a".to_vec(), (a + 1).to_be_bytes().to_vec());
+                        txn.put(b"multi/b".to_vec(), (b + 2).to_be_bytes().to_vec());
+                        txn.put(format!("multi/log/{thread:03}/{round:06}").into_bytes(), Vec::new());
+                        Ok(())
+                    });
+                    must(outcome, "a two-key transaction");
+                }
+            });
+        }
+    });
+    let total = config.cas_threads as u64 * config.multi_key_rounds_per_thread;
+    let counter =
+        |key: &[u8]| value_of(store, key).map_or(0, |value| u64::from_be_bytes(value[..].try_into().expect("8 bytes")));
+    assert_eq!(counter(b"multi/a"), total, "lost or doubled updates of the first key");
+    assert_eq!(
+        counter(b"multi/b"),
+        2 * total,
+        "lost or doubled updates of the second key"
+    );
+    let logged = must(
+        scan_all(store, b"multi/log/", MAX_SCAN_LIMIT).collect::<Result<Vec<_>, _>>(),
+        "scan of the log",
+    )
+    .len() as u64;
+    assert_eq!(logged, total, "every transaction's own key is present once");
+}
+
+/// [`Config::write_skew_rounds`] times, two threads race one commit each:
+/// one requires `x` absent and writes `y`, the other requires `y` absent and
+/// writes `x` (both also require a third key absent, so neither is a
+/// single-key compare-and-set). Serially, the second would conflict; if both
+/// succeed, the backend allowed write skew. Failures must be conflicts.
+pub fn write_skew_is_impossible<S: Store + ?Sized>(store: &S, config: &Config) {
+    let barrier = std::sync::Barrier::new(2);
+    let (mut both_won, mut one_won) = (0u64, 0u64);
+    for round in 0..config.write_skew_rounds {
+        let x = format!("skew/{round:06}/x").into_bytes();
+        let y = format!("skew/{round:06}/y").into_bytes();
+        let z = format!("skew/{round:06}/z").into_bytes();
+        let commit = |check: &[u8], write: &[u8]| {
+            let mut batch = Batch::new();
+            batch
+                .expect_absent(check.to_vec())
+                .expect_absent(z.clone())
+                .put(write.to_vec(), b"mine".to_vec());
+            barrier.wait();
+            store.commit(batch)
+        };
+        let (first, second) = std::thread::scope(|scope| {
+            let first = scope.spawn(|| commit(&y, &x));
+            let second = scope.spawn(|| commit(&x, &y));
+            (
+                first.join().expect("racer panicked"),
+                second.join().expect("racer panicked"),
+            )
+        });
+        for result in [&first, &second] {
+            if let Err(error) = result {
+                assert!(
+                    error.is_conflict(),
+                    "a racing commit failed with {error:?}, not a conflict"
+                );
+            }
+        }
+        match (first.is_ok(), second.is_ok()) {
+            (true, true) => both_won += 1,
+            (true, false) | (false, true) => one_won += 1,
+            (false, false) => {
+                assert!(
+                    value_of(store, &x).is_none() && value_of(store, &y).is_none(),
+                    "both commits conflicted, yet something was written"
+                );
+            }
+        }
+    }
+    assert_eq!(both_won, 0, "write skew: both commits succeeded in {both_won} rounds");
+    assert!(
+        one_won > 0 || config.write_skew_rounds == 0,
+        "no round let a commit through"
+    );
+}
+
 /// [`Config::cas_threads`] threads each add 1 to one counter
 /// [`Config::cas_increments_per_thread`] times by compare-and-set, retrying
 /// on conflict: the counter ends at exactly their product.
@@ -804,8 +994,18 @@ pub fn concurrent_cas_increments_are_never_lost<S: Store + ?Sized>(store: &S, co
     );
 }
 
+/// How often one write in [`disjoint_writers_never_conflict`] may be aborted
+/// by [`Conflict::Contention`] before the check calls it a livelock.
+const MAX_CONTENTION_RETRIES_PER_WRITE: u32 = 1_000;
+
 /// Threads that each write only their own key, by compare-and-set, never
-/// see a conflict.
+/// see a precondition conflict, and make progress.
+///
+/// A backend may abort some of these commits with [`Conflict::Contention`]
+/// (the trait allows it on engines with false conflicts, such as
+/// PostgreSQL's serialization failures); the check retries them, but fails
+/// if one write is aborted [`MAX_CONTENTION_RETRIES_PER_WRITE`] times in a
+/// row.
 pub fn disjoint_writers_never_conflict<S: Store + ?Sized>(store: &S, config: &Config) {
     std::thread::scope(|scope| {
         for thread in 0..config.cas_threads {
@@ -813,13 +1013,29 @@ pub fn disjoint_writers_never_conflict<S: Store + ?Sized>(store: &S, config: &Co
                 let key = format!("disjoint/{thread:03}").into_bytes();
                 let mut version = 0;
                 for write in 0..config.disjoint_writes_per_thread {
-                    let mut batch = Batch::new();
-                    batch
-                        .expect_version(key.clone(), version)
-                        .put(key.clone(), write.to_be_bytes().to_vec());
-                    match store.commit(batch) {
-                        Ok(()) => {}
-                        Err(error) => panic!("writer {thread} on its own key got {error:?}"),
+                    let mut contention_retries = 0u32;
+                    loop {
+                        let mut batch = Batch::new();
+                        batch
+                            .expect_version(key.clone(), version)
+                            .put(key.clone(), write.to_be_bytes().to_vec());
+                        match store.commit(batch) {
+                            Ok(()) => break,
+                            Err(StoreError::Conflict(Conflict::Contention { reason }))
+                                if contention_retries < MAX_CONTENTION_RETRIES_PER_WRITE =>
+                            {
+                                contention_retries += 1;
+                                assert_eq!(
+                                    version_of(store, &key),
+                                    version,
+                                    "writer {thread}: a commit aborted by contention ({reason}) must write nothing"
+                                );
+                                std::thread::yield_now();
+                            }
+                            Err(error) => panic!(
+                                "writer {thread} on its own key got {error:?} (after {contention_retries} contention retries)"
+                            ),
+                        }
                     }
                     let now = version_of(store, &key);
                     assert!(now > version, "versions grow");

@@ -9,6 +9,27 @@
 //! closure runs again on fresh reads, up to [`RetryPolicy::max_attempts`]
 //! times.
 //!
+//! # The guarantee
+//!
+//! **Every `Ok` and every error the closure returns through `transact` was
+//! computed from one consistent snapshot of the keys it read**: as if the
+//! closure had run alone, at one instant, between two commits.
+//!
+//! Reads go to the store one key at a time, so within one attempt a closure
+//! can see key A from before a concurrent commit and key B from after it (a
+//! *torn view*). A result computed from such a view is never returned:
+//!
+//! - on `Ok`, the commit carries every read as a precondition, so it
+//!   conflicts (and the closure runs again) unless all of them still hold;
+//! - on `Err`, `transact` first checks the read set with a commit of
+//!   preconditions only (it writes nothing). If any key read has changed
+//!   since, the error may be an artefact of the torn view, so the closure
+//!   runs again on fresh reads instead; only an error the check confirms is
+//!   returned.
+//!
+//! Keys read with [`Txn::scan_guarded`] are covered by their guard key, as
+//! that method describes; reads through [`Txn::store`] are not covered at all.
+//!
 //! ```
 //! use tally_store::{transact, MemStore, RetryPolicy, StoreError};
 //!
@@ -42,8 +63,11 @@ use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
 use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::batch::{Batch, Precondition};
+use crate::codec;
 use crate::error::StoreError;
 use crate::store::{Page, Store, Versioned};
 
@@ -110,14 +134,18 @@ impl RetryPolicy {
 /// conflict; returns what `body` returned once its writes are committed.
 ///
 /// The closure's error type only needs `From<StoreError>`, so domain errors
-/// pass straight through: returning `Err` aborts the transaction, writes
-/// nothing and is returned as is (no retry).
+/// pass straight through: returning `Err` aborts the transaction and writes
+/// nothing. The error is returned once a commit of preconditions only has
+/// confirmed that every key the closure read is still at the version it saw;
+/// if one changed, the error may come from a torn view, so the closure runs
+/// again instead (see [the guarantee](crate::txn#the-guarantee)).
 ///
 /// # Errors
-/// - whatever `body` returns;
-/// - [`StoreError::RetriesExhausted`] when every attempt conflicted;
-/// - any other [`StoreError`] from a read or the commit, unretried (see the
-///   [module docs](crate::txn) on lost acknowledgements).
+/// - whatever `body` returns, confirmed as above;
+/// - [`StoreError::RetriesExhausted`] when every attempt conflicted (at its
+///   commit, or at the check of its error);
+/// - any other [`StoreError`] from a read, the commit or the check,
+///   unretried (see the [module docs](crate::txn) on lost acknowledgements).
 pub fn transact<S, T, E, F>(store: &S, policy: &RetryPolicy, mut body: F) -> Result<T, E>
 where
     S: Store + ?Sized,
@@ -128,13 +156,16 @@ where
     let mut attempt = 1;
     loop {
         let mut txn = Txn::new(store);
-        let output = body(&mut txn)?;
-        let batch = txn.into_batch();
+        let (batch, outcome) = match body(&mut txn) {
+            Ok(output) => (txn.into_batch(), Ok(output)),
+            // Abort, but only with an error computed from one snapshot.
+            Err(error) => (txn.into_read_check(), Err(error)),
+        };
         if batch.is_empty() {
-            return Ok(output);
+            return outcome;
         }
         match store.commit(batch) {
-            Ok(()) => return Ok(output),
+            Ok(()) => return outcome,
             Err(StoreError::Conflict(conflict)) => {
                 if attempt >= max_attempts {
                     return Err(StoreError::RetriesExhausted {
@@ -192,16 +223,35 @@ impl<'s, S: Store + ?Sized> Txn<'s, S> {
         if let Some(pending) = self.writes.get(key) {
             return Ok(pending.clone());
         }
-        if let Some((value, _version)) = self.reads.get(key) {
-            return Ok(value.clone());
+        self.read_from_store(key)
+    }
+
+    /// Reads `key` like [`get`](Txn::get) and decodes it with the
+    /// [`codec`](crate::codec) as a `T`.
+    ///
+    /// ```
+    /// use tally_store::{transact, MemStore, RetryPolicy, StoreError};
+    ///
+    /// let store = MemStore::new();
+    /// let total = transact(&store, &RetryPolicy::default(), |txn| {
+    ///     let seen: u64 = txn.get_as(b"total")?.unwrap_or(0);
+    ///     txn.put_as(b"total", &(seen + 5))?;
+    ///     Ok::<_, StoreError>(seen + 5)
+    /// })?;
+    /// assert_eq!(total, 5);
+    /// # Ok::<(), StoreError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Whatever [`Store::get`] returns, and [`StoreError::Codec`] (naming the
+    /// key) when the stored bytes are not a `T`.
+    pub fn get_as<T: DeserializeOwned>(&mut self, key: &[u8]) -> Result<Option<T>, StoreError> {
+        match self.get(key)? {
+            Some(bytes) => codec::decode(&bytes)
+                .map(Some)
+                .map_err(|error| StoreError::codec(key, error)),
+            None => Ok(None),
         }
-        let found = self.store.get(key)?;
-        let (value, version) = match found {
-            Some(Versioned { value, version }) => (Some(value), version),
-            None => (None, 0),
-        };
-        self.reads.insert(key.to_vec(), (value.clone(), version));
-        Ok(value)
     }
 
     /// Reads one page from the store, like [`Store::scan`], and makes the
@@ -224,9 +274,75 @@ impl<'s, S: Store + ?Sized> Txn<'s, S> {
         Ok(page)
     }
 
+    /// Reads one page from the store, like [`Store::scan`], **without** making
+    /// the returned keys preconditions; instead `guard` is read through this
+    /// transaction (if it was not already), so the commit, and the check of a
+    /// returned error, conflict if `guard` changed.
+    ///
+    /// This is how a transaction reads many records cheaply: a scan through
+    /// [`scan`](Txn::scan) adds one precondition per entry (on PostgreSQL, one
+    /// row lock each), while a guarded scan adds one in all.
+    ///
+    /// # When this is safe
+    ///
+    /// Only when **every** writer of the keys under `prefix` also writes
+    /// `guard` in the same commit (for example a per-channel record that
+    /// every event insert rewrites). Then a commit that changes the scanned
+    /// range changes `guard` too, and this transaction cannot commit, or
+    /// return an error, on a stale view. If some writer can change the range
+    /// without touching `guard`, use [`scan`](Txn::scan).
+    ///
+    /// Like [`scan`](Txn::scan), the page shows the store, not this
+    /// transaction's pending writes.
+    ///
+    /// # Errors
+    /// Whatever [`Store::get`] (for `guard`) or [`Store::scan`] returns.
+    pub fn scan_guarded(
+        &mut self,
+        guard: &[u8],
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        self.read_from_store(guard)?;
+        self.store.scan(prefix, after, limit)
+    }
+
+    /// What the store held at `key` when this transaction first read it
+    /// (reading it now if it has not), ignoring this transaction's own
+    /// writes. Every key read this way is a precondition of the commit.
+    fn read_from_store(&mut self, key: &[u8]) -> Result<Option<Bytes>, StoreError> {
+        if let Some((value, _version)) = self.reads.get(key) {
+            return Ok(value.clone());
+        }
+        let (value, version) = match self.store.get(key)? {
+            Some(Versioned { value, version }) => (Some(value), version),
+            None => (None, 0),
+        };
+        self.reads.insert(key.to_vec(), (value.clone(), version));
+        Ok(value)
+    }
+
     /// Buffers a write of `value` to `key`.
     pub fn put(&mut self, key: impl Into<Vec<u8>>, value: impl Into<Bytes>) {
         self.writes.insert(key.into(), Some(value.into()));
+    }
+
+    /// Encodes `value` with the [`codec`](crate::codec) and buffers its write
+    /// to `key`; read it back with [`get_as`](Txn::get_as).
+    ///
+    /// # Errors
+    /// [`StoreError::Codec`] (naming the key) when `T`'s `Serialize`
+    /// implementation fails; nothing is buffered then.
+    pub fn put_as<T: Serialize + ?Sized>(&mut self, key: impl Into<Vec<u8>>, value: &T) -> Result<(), StoreError> {
+        let key = key.into();
+        match codec::encode(value) {
+            Ok(bytes) => {
+                self.put(key, bytes);
+                Ok(())
+            }
+            Err(error) => Err(StoreError::codec(&key, error)),
+        }
     }
 
     /// Buffers a removal of `key`.
@@ -252,6 +368,21 @@ impl<'s, S: Store + ?Sized> Txn<'s, S> {
     /// True when nothing has been read or written.
     pub fn is_empty(&self) -> bool {
         self.reads.is_empty() && self.writes.is_empty() && self.expected.is_empty()
+    }
+
+    /// A batch of preconditions only, writing nothing: every key this
+    /// transaction read must still be at the version it saw. Committing it
+    /// proves that what the transaction saw was one consistent snapshot;
+    /// [`transact`] does this before it returns a closure's error.
+    ///
+    /// Explicit [`expect_version`](Txn::expect_version) preconditions are
+    /// left out: they guard the writes, which an aborted transaction drops.
+    pub fn into_read_check(self) -> Batch {
+        let mut batch = Batch::new();
+        for (key, (_value, version)) in self.reads {
+            batch.expect_version(key, version);
+        }
+        batch
     }
 
     /// The batch this transaction commits: its writes in key order, guarded
@@ -321,6 +452,150 @@ mod tests {
         assert!(result.is_err());
         assert_eq!(runs, 1);
         assert!(store.is_empty());
+    }
+
+    /// A domain error that only a torn view can produce: "b is set but a is not",
+    /// although every writer sets both at once.
+    fn torn_view_check(txn: &mut Txn<'_, crate::Interleaved<MemStore>>) -> Result<&'static str, String> {
+        let a = txn.get(b"a").map_err(|e| e.to_string())?;
+        let b = txn.get(b"b").map_err(|e| e.to_string())?;
+        match (a, b) {
+            (None, Some(_)) => Err("b without a: impossible in any serial order".to_owned()),
+            (Some(_), None) => Err("a without b".to_owned()),
+            (Some(_), Some(_)) => Ok("both"),
+            (None, None) => Ok("neither"),
+        }
+    }
+
+    fn write_both(inner: &MemStore) {
+        let mut batch = Batch::new();
+        batch.put(b"a", b"1".to_vec()).put(b"b", b"1".to_vec());
+        inner.commit(batch).expect("the other writer commits");
+    }
+
+    impl From<StoreError> for String {
+        fn from(error: StoreError) -> String {
+            error.to_string()
+        }
+    }
+
+    #[test]
+    fn an_error_from_a_torn_view_is_never_returned() {
+        let store = crate::Interleaved::new(MemStore::new());
+        // Another writer commits between the first attempt's two reads.
+        store.before_read(2, write_both);
+        let mut attempts = 0;
+        let outcome = transact(&store, &RetryPolicy::default(), |txn| {
+            attempts += 1;
+            torn_view_check(txn)
+        });
+        assert_eq!(outcome, Ok("both"), "the torn attempt's error must not escape");
+        assert_eq!(attempts, 2);
+    }
+
+    #[test]
+    fn a_confirmed_error_is_returned_after_one_attempt_and_writes_nothing() {
+        let store = crate::Interleaved::new(MemStore::new());
+        put(store.inner(), b"a", b"1");
+        let mut attempts = 0;
+        let outcome = transact(&store, &RetryPolicy::default(), |txn| {
+            attempts += 1;
+            txn.put(b"junk", b"never".to_vec());
+            torn_view_check(txn)
+        });
+        assert_eq!(outcome, Err("a without b".to_owned()));
+        assert_eq!(attempts, 1);
+        assert!(store.inner().get(b"junk").expect("get").is_none());
+    }
+
+    #[test]
+    fn errors_from_views_torn_on_every_attempt_exhaust_the_retries() {
+        let store = crate::Interleaved::new(MemStore::new());
+        let mut attempts = 0;
+        let outcome: Result<&str, String> = transact(&store, &RetryPolicy::default().with_max_attempts(3), |txn| {
+            attempts += 1;
+            // Before this attempt's second read, someone changes `a` again.
+            txn.store().before_read(2, move |inner: &MemStore| {
+                let mut batch = Batch::new();
+                batch.put(b"a", vec![0u8; 1]);
+                inner.commit(batch).expect("commit");
+            });
+            txn.get(b"a")?;
+            txn.get(b"b")?;
+            Err("computed from a torn view".to_owned())
+        });
+        assert_eq!(attempts, 3);
+        let error = outcome.expect_err("never confirmed");
+        assert!(error.contains("gave up after 3 attempts"), "{error}");
+    }
+
+    #[test]
+    fn typed_values_round_trip_and_bad_bytes_name_their_key() {
+        let store = MemStore::new();
+        transact(&store, &RetryPolicy::no_retry(), |txn| {
+            txn.put_as(b"pair", &(7u32, "seven".to_owned()))?;
+            let back: Option<(u32, String)> = txn.get_as(b"pair")?;
+            assert_eq!(back, Some((7, "seven".to_owned())), "reads see pending typed writes");
+            Ok::<_, StoreError>(())
+        })
+        .expect("commit");
+        put(&store, b"garbage", &[99, 1, 2]);
+        let mut txn = Txn::new(&store);
+        let missing: Option<u64> = txn.get_as(b"missing").expect("absent is not an error");
+        assert_eq!(missing, None);
+        match txn.get_as::<u64>(b"garbage") {
+            Err(StoreError::Codec { key, error }) => {
+                assert_eq!(key, b"garbage");
+                assert_eq!(error, crate::codec::CodecError::UnknownFormat { found: 99 });
+            }
+            other => panic!("expected a codec error, got {other:?}"),
+        }
+        let pair: Option<(u32, String)> = Txn::new(&store).get_as(b"pair").expect("stored");
+        assert_eq!(pair, Some((7, "seven".to_owned())));
+    }
+
+    #[test]
+    fn guarded_scans_are_covered_by_their_guard_alone() {
+        let store = MemStore::new();
+        put(&store, b"guard", b"1");
+        put(&store, b"e/1", b"x");
+        put(&store, b"e/2", b"y");
+
+        // The scanned keys are not preconditions: the batch checks the guard only.
+        let mut txn = Txn::new(&store);
+        let page = txn.scan_guarded(b"guard", b"e/", None, 10).expect("scan");
+        assert_eq!(page.entries.len(), 2);
+        txn.put(b"out", b"ok".to_vec());
+        let batch = txn.into_batch();
+        let checked: Vec<&[u8]> = batch.preconditions().iter().map(|p| p.key.as_slice()).collect();
+        assert_eq!(checked, vec![&b"guard"[..]]);
+        store.commit(batch).expect("nothing changed");
+
+        // A writer that changes the range and the guard makes the commit conflict,
+        // even when the transaction wrote the guard without reading it first.
+        let mut txn = Txn::new(&store);
+        txn.put(b"guard", b"mine".to_vec());
+        txn.scan_guarded(b"guard", b"e/", None, 10).expect("scan");
+        let mut theirs = Batch::new();
+        theirs.put(b"e/3", b"z".to_vec()).put(b"guard", b"2".to_vec());
+        store.commit(theirs).expect("their commit");
+        assert!(store.commit(txn.into_batch()).expect_err("guard changed").is_conflict());
+    }
+
+    #[test]
+    fn read_checks_hold_reads_only() {
+        let store = MemStore::new();
+        put(&store, b"r", b"1");
+        let mut txn = Txn::new(&store);
+        txn.get(b"r").expect("get");
+        txn.get(b"absent").expect("get");
+        txn.expect_version(b"w".to_vec(), 42);
+        txn.put(b"w", b"x".to_vec());
+        let check = txn.into_read_check();
+        assert!(check.ops().is_empty());
+        let keys: Vec<&[u8]> = check.preconditions().iter().map(|p| p.key.as_slice()).collect();
+        assert_eq!(keys, vec![&b"absent"[..], &b"r"[..]]);
+        store.commit(check).expect("reads unchanged");
     }
 
     #[test]

@@ -15,6 +15,8 @@ fn small() -> Config {
         cas_threads: 4,
         cas_increments_per_thread: 300,
         disjoint_writes_per_thread: 50,
+        multi_key_rounds_per_thread: 50,
+        write_skew_rounds: 50,
     }
 }
 

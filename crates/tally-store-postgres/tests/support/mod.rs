@@ -15,15 +15,10 @@ use tally_store_postgres::{PgOptions, PgStore};
 /// The variable that points the PostgreSQL tests at a server.
 pub const URL_ENV: &str = "TALLY_PG_URL";
 
-/// The server URL, or `None` (with a printed note) when it is not set.
+/// The server URL, or `None` when it is not set: the test then skips, or
+/// fails under `TALLY_REQUIRE_SERVICES=1` (see `tally_store::testkit::skip`).
 pub fn url(test: &str) -> Option<String> {
-    match std::env::var(URL_ENV) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            eprintln!("SKIPPED {test}: {URL_ENV} is not set (e.g. postgres://postgres@127.0.0.1:5432/test)");
-            None
-        }
-    }
+    tally_store::testkit::service_env(URL_ENV, test)
 }
 
 /// A table name no other test or run uses.
