@@ -1004,7 +1004,7 @@ const MAX_CONTENTION_RETRIES_PER_WRITE: u32 = 1_000;
 /// A backend may abort some of these commits with [`Conflict::Contention`]
 /// (the trait allows it on engines with false conflicts, such as
 /// PostgreSQL's serialization failures); the check retries them, but fails
-/// if one write is aborted [`MAX_CONTENTION_RETRIES_PER_WRITE`] times in a
+/// if one write is aborted 1,000 times in a
 /// row.
 pub fn disjoint_writers_never_conflict<S: Store + ?Sized>(store: &S, config: &Config) {
     std::thread::scope(|scope| {

@@ -227,7 +227,7 @@ impl<'s, S: Store + ?Sized> Txn<'s, S> {
     }
 
     /// Reads `key` like [`get`](Txn::get) and decodes it with the
-    /// [`codec`](crate::codec) as a `T`.
+    /// [`codec`] as a `T`.
     ///
     /// ```
     /// use tally_store::{transact, MemStore, RetryPolicy, StoreError};
@@ -328,7 +328,7 @@ impl<'s, S: Store + ?Sized> Txn<'s, S> {
         self.writes.insert(key.into(), Some(value.into()));
     }
 
-    /// Encodes `value` with the [`codec`](crate::codec) and buffers its write
+    /// Encodes `value` with the [`codec`] and buffers its write
     /// to `key`; read it back with [`get_as`](Txn::get_as).
     ///
     /// # Errors
