@@ -2,23 +2,55 @@
 //! JavaScript reference implementation.
 //!
 //! ```text
-//! cargo run --example ilp-codec --features ilp -- decode [--lenient] < lines   # FAMILY HEX  -> JSON
-//! cargo run --example ilp-codec --features ilp -- encode < lines               # FAMILY JSON -> hex
+//! cargo run --example ilp-codec --features ilp-json -- decode [--lenient] < lines   # FAMILY HEX  -> JSON
+//! cargo run --example ilp-codec --features ilp-json -- encode < lines               # FAMILY JSON -> hex
 //! ```
 //!
 //! FAMILY is `ilp4`, `legacy`, `clp` or `btp2`. Each input line gives one
 //! output line: a JSON object `{"type": NAME, ...fields}` or lowercase hex,
 //! or `{"error": "..."}`; then the tool goes on with the next line. The
-//! JSON shape is described in `examples/ilp_codec/mapping.rs`.
+//! JSON shape is `tally::ilp::json`'s (feature `ilp-json`); this file only
+//! splits lines and prints answers.
 
 use std::io::{BufRead, Write};
 
-use tally::ilp;
+use tally::ilp::json::{self, Family};
+use tally::ilp::{self, Mode};
 
-#[path = "ilp_codec/mapping.rs"]
-mod mapping;
+/// What the tool was asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Command {
+    /// `decode [--lenient]`: lines of `FAMILY HEX`.
+    Decode(Mode),
+    /// `encode`: lines of `FAMILY JSON`.
+    Encode,
+}
 
-use mapping::{Command, run_line};
+/// Answers one input line (without its newline) with one output line.
+fn run_line(command: Command, line: &str) -> String {
+    let answer = (|| {
+        let line = line.trim();
+        let (family, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+        let family: Family = family.parse().map_err(|e: json::JsonError| e.to_string())?;
+        match command {
+            Command::Decode(mode) => {
+                let bytes = hex::decode(rest.trim()).map_err(|e| match e {
+                    hex::FromHexError::InvalidHexCharacter { index, .. } => format!("invalid hex at {index}"),
+                    _ => "hex has an odd number of digits".to_string(),
+                })?;
+                let value = json::decode_to_json(family, &bytes, mode).map_err(|e| e.to_string())?;
+                Ok(value.to_string())
+            }
+            Command::Encode => {
+                let value: json::serde_json::Value =
+                    json::serde_json::from_str(rest).map_err(|e| format!("invalid JSON: {e}"))?;
+                let bytes = json::encode_from_json(family, &value).map_err(|e| e.to_string())?;
+                Ok(hex::encode(bytes))
+            }
+        }
+    })();
+    answer.unwrap_or_else(|error: String| json::serde_json::json!({ "error": error }).to_string())
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -53,5 +85,57 @@ fn main() {
             // The reader went away (e.g. a closed pipe): stop quietly.
             return;
         }
+    }
+}
+
+// Run by `cargo test` (the example has `test = true`): the line protocol.
+#[cfg(test)]
+mod tests {
+    use super::{Command, Mode, run_line};
+
+    #[test]
+    fn the_codec_tool_answers_each_line_in_order() {
+        let decode = Command::Decode(Mode::Strict);
+        assert_eq!(
+            run_line(
+                decode,
+                "ilp4 0d21000000000000000000000000000000000000000000000000000000000000000000"
+            ),
+            r#"{"data":"","fulfillment":"0000000000000000000000000000000000000000000000000000000000000000","type":"fulfill"}"#
+        );
+        assert!(run_line(decode, "ilp4 0d80").starts_with(r#"{"error":"long-form length prefix 0x80"#));
+        assert_eq!(run_line(decode, "nope 00"), r#"{"error":"unknown family \"nope\""}"#);
+        assert_eq!(
+            run_line(decode, "ilp4 0"),
+            r#"{"error":"hex has an odd number of digits"}"#
+        );
+        assert_eq!(run_line(decode, "ilp4 0g"), r#"{"error":"invalid hex at 1"}"#);
+        assert!(run_line(decode, "").contains("error"));
+        // Trailing byte: strict refuses, lenient accepts.
+        let trailing = "btp2 01000000010201000";
+        assert!(run_line(decode, &format!("{trailing}0")).contains("trailing"));
+        assert_eq!(
+            run_line(Command::Decode(Mode::Lenient), &format!("{trailing}0")),
+            r#"{"protocolData":[],"requestId":1,"type":"response"}"#
+        );
+        assert_eq!(
+            run_line(
+                Command::Encode,
+                r#"btp2 {"type":"transfer","requestId":7,"amount":"18446744073709551615","protocolData":[]}"#
+            ),
+            "07000000070affffffffffffffff0100"
+        );
+        assert!(run_line(Command::Encode, "btp2 {").starts_with(r#"{"error":"invalid JSON: "#));
+        assert_eq!(
+            run_line(Command::Encode, r#"ilp4 {"type":"prepare"}"#),
+            r#"{"error":"missing field amount"}"#
+        );
+        assert!(
+            run_line(
+                Command::Encode,
+                r#"ilp4 {"type":"reject","code":"F02","triggeredBy":"nope","message":"","data":""}"#
+            )
+            .contains("invalid ILP address")
+        );
     }
 }

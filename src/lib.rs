@@ -4,8 +4,11 @@
 //! needs a single dependency line:
 //!
 //! ```toml
-//! tally = { version = "0.1", features = ["store"] }
+//! tally = { git = "https://github.com/tally-rs/tally", features = ["channel"] }
 //! ```
+//!
+//! (no release is on crates.io yet). For the Interledger codec alone, with
+//! nothing of the store: `default-features = false, features = ["ilp"]`.
 //!
 //! | feature | module | crate |
 //! |---|---|---|
@@ -14,6 +17,7 @@
 //! | `postgres` | `postgres` | `tally-store-postgres`: `PgStore`, one PostgreSQL table shared by many processes |
 //! | `channel` | `channel` | `tally-channel`: Machinomy payment channels (state updates, contract events, channel status) |
 //! | `ilp` | `ilp` | `tally-ilp`: byte-exact OER codec for ILPv4, legacy ILP/ILQP, CLP and BTP 2.0 |
+//! | `ilp-json` | `ilp::json` | `tally-ilp` with its `json` feature: packets to and from the JSON shape of the JavaScript packages |
 //!
 //! The other domain crates (`petri`, `ledger`, `connector`, `market`)
 //! join as they land.

@@ -1,5 +1,8 @@
 //! Fuzzing entry points, one per packet family, shared by the `fuzz/`
-//! targets and the seed-corpus replay in `cargo test`. Not a stable API.
+//! targets and the seed-corpus replay in `cargo test` (feature `fuzzing`).
+//!
+//! Not a stable API: it exists for the fuzz workspace and may change in any
+//! release, semver notwithstanding.
 //!
 //! Each function decodes `input` in both modes (which must not panic) and,
 //! when strict decoding succeeds, checks that re-encoding gives back the

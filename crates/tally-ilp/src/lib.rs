@@ -37,20 +37,19 @@
 //! use tally_ilp::{clp, legacy, Encode, Mode};
 //!
 //! // A CLP Error from ilp-node carries a legacy IlpError as its rejection reason.
-//! let wire = hex(concat!(
+//! let wire = hex::decode(concat!(
 //!     "03", "00000001", "32",                          // Error, requestId 1, content length
 //!     "08", "2e", "463032", "0b556e726561636861626c65", // IlpError: F02 "Unreachable"
 //!     "06746573742e61", "0100",                        // triggeredBy "test.a", forwardedBy []
 //!     "13", "32303137303931343132333435362e3738395a",  // triggeredAt
 //!     "00", "00",                                      // data "", extensibility byte
 //!     "0100",                                          // no protocolData
-//! ));
+//! ))?;
 //! let clp::Packet::Error(error) = clp::Packet::decode(&wire, Mode::Strict)? else { unreachable!() };
 //! let reason = error.rejection_reason()?;
 //! assert_eq!(reason.code.to_string(), "F02");
 //! assert_eq!(reason.triggered_at.to_string(), "2017-09-14T12:34:56.789Z");
 //! assert_eq!(error.encode()?.as_ref(), &wire[..]);
-//! # fn hex(s: &str) -> Vec<u8> { (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect() }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -64,9 +63,11 @@ pub mod btp2;
 pub mod clp;
 mod codec;
 mod error;
-#[doc(hidden)]
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod ilp4;
+#[cfg(feature = "json")]
+pub mod json;
 pub mod legacy;
 pub mod oer;
 mod time;
