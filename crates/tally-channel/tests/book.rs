@@ -647,3 +647,30 @@ fn failed_event_and_reorg_commits_leave_nothing_partial_and_retry_cleanly() {
         Some(U256::from(100))
     );
 }
+
+#[test]
+fn racing_identical_first_payments_both_succeed_and_one_creates() {
+    use tally_store::Interleaved;
+    let store = Interleaved::new(MemStore::new());
+    let key = channel(1);
+    ChannelBook::new(store.inner())
+        .insert_channel_event(open(key, 10, 1_000))
+        .unwrap();
+    let update = payment(key, 300);
+    // insert_state_update reads the channel record, the head, then the
+    // amount key. Between the head (read as absent) and the amount key, the
+    // identical payment commits through another book: the first attempt
+    // then sees "a stored update but no head", a view no serial order gives.
+    let theirs = update.clone();
+    store.before_read(3, move |inner: &MemStore| {
+        let outcome = ChannelBook::new(inner).insert_state_update(theirs).unwrap();
+        assert!(outcome.accepted().unwrap().created, "the other writer stores it");
+    });
+    let book = ChannelBook::new(&store);
+    let outcome = book.insert_state_update(update).unwrap();
+    assert_eq!(store.pending(), 0, "the interleaving happened");
+    let result = outcome.accepted().unwrap();
+    assert_eq!((result.id, result.created), (None, false), "the loser sees a duplicate");
+    assert_eq!(result.latest_state.amount_wei, U256::from(300));
+    assert_eq!(result.status.dupe_status, DupeStatus::Duplicate);
+}
