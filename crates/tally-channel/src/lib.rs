@@ -27,6 +27,11 @@
 //! The core is pure: no I/O, no clock (times are passed in, in
 //! milliseconds).
 //!
+//! # Cargo features
+//!
+//! - `fuzzing` (off): the `fuzzing` module, entry points for the cargo-fuzz
+//!   targets in `fuzz/`. Hosts do not need it.
+//!
 //! # Example
 //!
 //! ```
@@ -67,7 +72,7 @@
 
 mod book;
 pub mod channel;
-#[doc(hidden)]
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod json;
 pub mod signature;
