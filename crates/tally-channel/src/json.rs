@@ -7,6 +7,21 @@
 //! numbers are non-negative JSON integers. Unknown top-level fields are
 //! refused, so a misspelt field is not silently ignored.
 //!
+//! # Reason codes
+//!
+//! Every [`InputError`] maps to two codes, from this one table:
+//! [`InputError::reason`] is pg-machinomy's vocabulary (what
+//! [`ChannelBook`](crate::ChannelBook)'s JSON entry points report) and
+//! [`InputError::code`] the finer one `channel-verify` prints
+//! ([`crate::verify`]). A code always refines its reason.
+//!
+//! | input | `reason()` | `code()` |
+//! |---|---|---|
+//! | an amount that is not a decimal string below 2^256 | `invalid_amount` | `invalid_amount` |
+//! | a signature of hex digits that is not 65 bytes | `signature_invalid` | `bad_signature_length` |
+//! | a signature that is not hex | `invalid_input` | `invalid_input` |
+//! | anything else (not JSON, a missing, unknown or malformed field) | `invalid_input` | `invalid_input` |
+//!
 //! ```
 //! use tally_channel::json::parse_state_update;
 //!
@@ -71,13 +86,34 @@ pub enum InputError {
 }
 
 impl InputError {
-    /// The reason code: `invalid_amount` for amounts, `signature_invalid`
-    /// for a malformed signature, otherwise `invalid_input`.
+    /// The reason code in pg-machinomy's vocabulary, as the book reports it:
+    /// `invalid_amount`, `signature_invalid` or `invalid_input` (see
+    /// [reason codes](self#reason-codes)).
     pub fn reason(&self) -> &'static str {
+        self.codes().0
+    }
+
+    /// The finer code `channel-verify` prints (see [`crate::verify`]):
+    /// [`reason`](InputError::reason) refined, for a signature, to its
+    /// [`SignatureError::code`] (see [reason codes](self#reason-codes)).
+    pub fn code(&self) -> &'static str {
+        self.codes().1
+    }
+
+    /// The one mapping behind [`reason`](InputError::reason) and
+    /// [`code`](InputError::code): `(reason, code)`.
+    fn codes(&self) -> (&'static str, &'static str) {
         match self {
-            InputError::InvalidAmount { .. } => "invalid_amount",
-            InputError::Signature(_) => "signature_invalid",
-            _ => "invalid_input",
+            InputError::InvalidAmount { .. } => ("invalid_amount", "invalid_amount"),
+            InputError::Signature(error) => match error.code() {
+                // Text that is not hex is not a signature at all, like any
+                // other malformed hex field.
+                "invalid_input" => ("invalid_input", "invalid_input"),
+                // Bytes the contract would refuse (ECRecovery returns
+                // address 0 for a wrong length).
+                code => ("signature_invalid", code),
+            },
+            _ => ("invalid_input", "invalid_input"),
         }
     }
 }
@@ -398,6 +434,49 @@ mod tests {
             InputError::UnknownField("extra".into())
         );
         assert_eq!(parse_state_update("[1]", 0).unwrap_err().reason(), "invalid_input");
+    }
+
+    #[test]
+    fn one_reason_table_serves_the_book_and_channel_verify() {
+        let verify_line = |signature: &str, amount: &str| {
+            crate::verify::verify_line(&format!(
+                r#"{{"scheme":"unidirectional","chain_id":1,
+                "contract_address":"0x08e4f70109ccc5135f50cc359d24cb7686247df4",
+                "channel_id":"0x6c0e2e1a5b4d4b5e8f1a2b3c4d5e6f7000000000000000000000000000000000",
+                "amount":"{amount}","signature":"{signature}",
+                "channel_sender":"0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed"}}"#
+            ))
+            .reason
+        };
+        // (signature, amount) -> (reason, code)
+        let cases = [
+            ("zz".repeat(65), "1", ("invalid_input", "invalid_input")),
+            ("11".repeat(64), "1", ("signature_invalid", "bad_signature_length")),
+            ("11".repeat(65), "-1", ("invalid_amount", "invalid_amount")),
+        ];
+        for (signature, amount, (reason, code)) in cases {
+            let error = update(amount, &signature).unwrap_err();
+            assert_eq!((error.reason(), error.code()), (reason, code), "{signature} {amount}");
+            assert_eq!(verify_line(&signature, amount), Some(code), "channel-verify agrees");
+        }
+        let not_json = parse_state_update("{", 0).unwrap_err();
+        assert_eq!((not_json.reason(), not_json.code()), ("invalid_input", "invalid_input"));
+        // A code refines its reason, whatever signature error it wraps.
+        for error in [
+            SignatureError::NotHex,
+            SignatureError::BadLength { length_bytes: 3 },
+            SignatureError::HighS,
+            SignatureError::MissingTokenContract,
+        ] {
+            let input = InputError::Signature(error.clone());
+            assert_eq!(input.code(), error.code());
+            let expected = if error.code() == "invalid_input" {
+                "invalid_input"
+            } else {
+                "signature_invalid"
+            };
+            assert_eq!(input.reason(), expected, "{error:?}");
+        }
     }
 
     #[test]
