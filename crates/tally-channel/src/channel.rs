@@ -26,11 +26,43 @@
 //! | `DidClaim` | Unidirectional | `CS_OPEN` or `CS_SETTLING` | → `CS_SETTLED`; `settlement_finalized_on` |
 //! | `DidSettle` with `payment` | Broker | `CS_OPEN` or `CS_SETTLING` | → `CS_SETTLED`; `settlement_finalized_on`, payment, odd value |
 //! | `DidSettle` without | Unidirectional | `CS_SETTLING` | → `CS_SETTLED`; `settlement_finalized_on` |
+//!
+//! # Inserting and reorganisations
+//!
+//! An event enters valid ([`ChannelEvent::as_inserted`]): only the chain's
+//! own blocks say otherwise. After a reorganisation the host lists the
+//! chain's recent blocks ([`RecentBlocks`]): a chain event at or above the
+//! first listed block is valid iff its block hash is the one listed for its
+//! number, so an event past the end of the list is invalid; events below the
+//! list, and intents, keep their validity ([`RecentBlocks::validity`]).
 
 use primitive_types::U256;
 use serde::{Deserialize, Serialize};
 
 use crate::types::{Address, BlockHash, ChainId, ChannelId, wei};
+
+/// The chain's recent blocks after a reorganisation: `hashes[n]` is the hash
+/// of block `first_block_number + n` (pg-machinomy's `setRecentBlocks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecentBlocks<'a> {
+    /// The number of the block `hashes[0]` names.
+    pub first_block_number: u64,
+    /// The hashes of consecutive blocks from `first_block_number` on.
+    pub hashes: &'a [BlockHash],
+}
+
+impl RecentBlocks<'_> {
+    /// Whether `event` is on the chain these blocks describe: `None` when the
+    /// list says nothing of it (an intent, or a block below
+    /// `first_block_number`), otherwise `Some(valid)`: its block hash is the
+    /// one listed for its number, false past the end of the list.
+    pub fn validity(&self, event: &ChannelEvent) -> Option<bool> {
+        let block_hash = event.block_hash?;
+        let offset = event.block_number.checked_sub(self.first_block_number)?;
+        let listed = usize::try_from(offset).ok().and_then(|offset| self.hashes.get(offset));
+        Some(listed == Some(&block_hash))
+    }
+}
 
 /// Identifies a channel: the chain, the contract and the channel id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -176,6 +208,13 @@ pub struct ChannelEvent {
 }
 
 impl ChannelEvent {
+    /// The event as it is stored on insert: valid (`block_is_valid` is true;
+    /// only [`RecentBlocks`] changes it afterwards).
+    pub fn as_inserted(mut self) -> ChannelEvent {
+        self.block_is_valid = true;
+        self
+    }
+
     /// True for an intent (no block hash yet).
     pub fn is_intent(&self) -> bool {
         self.block_hash.is_none()
@@ -491,4 +530,74 @@ pub fn fold_events(key: ChannelKey, events: &[ChannelEvent], include_intent: boo
     }
     debug_assert_eq!(folded.channel.check_invariants(), Ok(()));
     folded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deposit(block_number: u64, hash_byte: Option<u8>) -> ChannelEvent {
+        ChannelEvent {
+            chain_id: ChainId(1),
+            contract_id: Address([8; 20]),
+            channel_id: ChannelId([1; 32]),
+            ts_ms: block_number.saturating_mul(1_000),
+            block_number,
+            block_hash: hash_byte.map(|byte| BlockHash([byte; 32])),
+            block_is_valid: false,
+            sender: None,
+            event_type: EventType::DidDeposit,
+            fields: EventFields::default(),
+        }
+    }
+
+    #[test]
+    fn inserted_events_start_valid() {
+        assert!(deposit(3, Some(3)).as_inserted().block_is_valid);
+    }
+
+    #[test]
+    fn recent_blocks_validate_by_listed_hash_and_ignore_what_they_do_not_cover() {
+        let hashes = [BlockHash([10; 32]), BlockHash([11; 32])];
+        let blocks = RecentBlocks {
+            first_block_number: 10,
+            hashes: &hashes,
+        };
+        assert_eq!(blocks.validity(&deposit(10, Some(10))), Some(true));
+        assert_eq!(
+            blocks.validity(&deposit(11, Some(10))),
+            Some(false),
+            "another block's hash"
+        );
+        assert_eq!(
+            blocks.validity(&deposit(12, Some(12))),
+            Some(false),
+            "past the end of the list"
+        );
+        assert_eq!(blocks.validity(&deposit(9, Some(1))), None, "below the list");
+        assert_eq!(blocks.validity(&deposit(11, None)), None, "an intent");
+        let none = RecentBlocks {
+            first_block_number: u64::MAX,
+            hashes: &[],
+        };
+        assert_eq!(none.validity(&deposit(u64::MAX, Some(1))), Some(false));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_covered_event_is_valid_iff_its_hash_is_listed_for_its_block(
+            first in 0u64..20,
+            listed in proptest::collection::vec(0u8..4, 0..10),
+            block in 0u64..40,
+            hash in 0u8..4,
+        ) {
+            let hashes: Vec<BlockHash> = listed.iter().map(|byte| BlockHash([*byte; 32])).collect();
+            let blocks = RecentBlocks { first_block_number: first, hashes: &hashes };
+            let event = deposit(block, Some(hash));
+            let expected = (block >= first).then(|| {
+                hashes.get((block - first) as usize) == Some(&BlockHash([hash; 32]))
+            });
+            proptest::prop_assert_eq!(blocks.validity(&event), expected);
+        }
+    }
 }

@@ -20,9 +20,12 @@
 //! - [`update`]: the rules a new state update must pass, in pg-machinomy's
 //!   order, including the definition of `conflict`.
 //! - [`json`]: pg-machinomy's JSON inputs, with typed errors.
-//! - [`ChannelBook`]: the shell. Each call is one atomic commit on a
+//! - [`ChannelBook`]: the shell. Each call loads what the core needs, asks
+//!   the core, and commits the outcome: one atomic commit on a
 //!   [`Store`](tally_store::Store), retried on conflict, safe to repeat
 //!   after a lost acknowledgement.
+//! - [`keys`]: the shell's key layout, the one place that knows where each
+//!   record is stored.
 //!
 //! The core is pure: no I/O, no clock (times are passed in, in
 //! milliseconds).
@@ -75,6 +78,7 @@ pub mod channel;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod json;
+pub mod keys;
 pub mod signature;
 mod status;
 pub mod types;
@@ -82,11 +86,11 @@ pub mod update;
 pub mod verify;
 
 pub use book::{
-    ChannelBook, ChannelBookConfig, ChannelError, ChannelHistory, MAX_EVENTS_PER_CHANNEL, MAX_RECENT_BLOCKS,
-    MAX_REORG_EVENTS, RejectedUpdate, StoredStateUpdate,
+    ChannelBook, ChannelBookConfig, ChannelError, ChannelHistory, Inconsistency, MAX_EVENTS_PER_CHANNEL,
+    MAX_RECENT_BLOCKS, MAX_REORG_EVENTS, RejectedUpdate,
 };
 pub use channel::{
-    Channel, ChannelEvent, ChannelKey, ChannelState, EventFields, EventType, FoldedChannel, fold_events,
+    Channel, ChannelEvent, ChannelKey, ChannelState, EventFields, EventType, FoldedChannel, RecentBlocks, fold_events,
 };
 pub use signature::{
     Payment, Scheme, SignatureError, SignaturePolicy, address_of_public_key, payment_digest, recover_payment_signer,
@@ -94,7 +98,7 @@ pub use signature::{
 };
 pub use status::{ChannelStatus, RecentBlocksResult, StateUpdateOutcome, StateUpdateRejection, StateUpdateResult};
 pub use types::{Address, AmountError, BlockHash, ChainId, ChannelId, HexError, Signature, parse_wei};
-pub use update::{DupeStatus, Rejection, StateUpdate, StateUpdateStatus};
+pub use update::{DupeStatus, Rejection, StateUpdate, StateUpdateStatus, StoredStateUpdate, UpdateHead};
 
 /// Re-exported: the 256-bit unsigned integer wei amounts are.
 pub use primitive_types::U256;

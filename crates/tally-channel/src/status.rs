@@ -79,6 +79,32 @@ pub struct StateUpdateResult {
     pub added_amount_wei: Option<U256>,
 }
 
+impl StateUpdateResult {
+    /// The result of accepting an update with `status`: stored as `id`
+    /// (`created`), or a duplicate (`id` `None`, not `created`); `latest` is
+    /// the channel's latest state after the call.
+    pub fn new(
+        id: Option<u64>,
+        created: bool,
+        status: StateUpdateStatus,
+        latest: StateUpdate,
+        channel: &Channel,
+    ) -> Self {
+        debug_assert_eq!(id.is_some(), created);
+        let channel_payment_wei = latest.amount_wei;
+        StateUpdateResult {
+            id,
+            created,
+            is_latest: status.is_latest,
+            added_amount_wei: status.added_amount_wei,
+            status,
+            channel_remaining_balance_wei: remaining_balance(channel, Some(channel_payment_wei)),
+            channel_payment_wei,
+            latest_state: latest,
+        }
+    }
+}
+
 /// A refused state update (pg-machinomy's error form
 /// `{error: true, status, reason}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -674,3 +674,14 @@ fn racing_identical_first_payments_both_succeed_and_one_creates() {
     assert_eq!(result.latest_state.amount_wei, U256::from(300));
     assert_eq!(result.status.dupe_status, DupeStatus::Duplicate);
 }
+
+#[test]
+fn set_recent_blocks_over_its_hash_limit_says_how_far() {
+    let hashes = vec![BlockHash([0; 32]); tally_channel::MAX_RECENT_BLOCKS + 1];
+    match book().set_recent_blocks(ChainId(1), 0, &hashes) {
+        Err(tally_channel::ChannelError::TooManyBlockHashes { hashes, max_hashes }) => {
+            assert_eq!((hashes, max_hashes), (100_001, 100_000));
+        }
+        other => panic!("expected TooManyBlockHashes, got {other:?}"),
+    }
+}
