@@ -15,8 +15,8 @@ use std::hash::{BuildHasher, Hasher};
 
 use tally::channel::secp256k1::{PublicKey, SecretKey};
 use tally::channel::{
-    Address, BlockHash, ChainId, ChannelBook, ChannelEvent, ChannelId, ChannelKey, EventFields, EventType, Payment,
-    Scheme, StateUpdate, StateUpdateOutcome, U256, address_of_public_key, keccak256, sign_payment,
+    Address, BlockHash, ChainId, ChannelBook, ChannelEvent, ChannelId, ChannelKey, EventFields, EventType, LogPosition,
+    Payment, Scheme, StateUpdate, StateUpdateOutcome, TxHash, U256, address_of_public_key, keccak256, sign_payment,
 };
 use tally::redb::RedbStore;
 use tally::store::Store;
@@ -66,6 +66,12 @@ fn chain_event(
         sender: Some(sender),
         event_type,
         fields,
+        // What the event watcher read from the log: it identifies the event,
+        // so reading the block again counts nothing twice.
+        log: Some(LogPosition {
+            tx_hash: TxHash(keccak256(&block_hash(block_number).0)),
+            log_index: 0,
+        }),
     }
 }
 

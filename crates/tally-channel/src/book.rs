@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use tally_store::key::KeyError;
 use tally_store::{RetryPolicy, Store, StoreError, Txn, codec, scan_all, transact};
 
-use crate::channel::{Channel, ChannelEvent, ChannelKey, FoldedChannel, RecentBlocks, fold_events};
+use crate::channel::{
+    Channel, ChannelEvent, ChannelKey, FoldedChannel, IdentityClash, RecentBlocks, Sighting, fold_events, recognize,
+};
 use crate::json::{InputError, parse_channel_event, parse_state_update};
 use crate::keccak256;
 use crate::keys::{self, Party};
@@ -48,6 +50,13 @@ pub enum ChannelError {
     /// A JSON input was refused.
     #[error("invalid input ({reason}): {0}", reason = .0.reason())]
     Input(#[from] InputError),
+    /// A stored event has the new event's
+    /// [identity](crate::channel#identity-when-two-sightings-are-one-event)
+    /// (its log position, or its block, type, sender and fields) but says
+    /// something else: the event source contradicts itself. Nothing was
+    /// stored.
+    #[error(transparent)]
+    IdentityClash(#[from] IdentityClash),
     /// The channel already has [`MAX_EVENTS_PER_CHANNEL`] events.
     #[error("channel has {max_events} events already")]
     TooManyEvents {
@@ -98,6 +107,10 @@ pub enum Inconsistency {
     /// event's).
     #[error("the block index names a missing event")]
     BlockIndexWithoutEvent,
+    /// The identity index names an event that is not stored (the key is the
+    /// event's).
+    #[error("the identity index names a missing event")]
+    IdentityWithoutEvent,
     /// A key under this crate's namespace does not have the kind or prefix
     /// its place implies (the key is that key).
     #[error("a key of another kind where a channel key was expected")]
@@ -321,36 +334,72 @@ impl<S: Store> ChannelBook<S> {
     /// (pg-machinomy's `insertChannelEvent` and `insertChannelIntent`), and
     /// returns the channel's new status. The event is stored
     /// [as inserted](ChannelEvent::as_inserted) (`block_is_valid` is
-    /// ignored). Inserting the same event again (same fields, block and `ts`)
-    /// changes nothing.
+    /// ignored).
+    ///
+    /// Inserting an event already stored changes nothing, whatever its `ts`:
+    /// events are recognised by their
+    /// [identity](crate::channel#identity-when-two-sightings-are-one-event),
+    /// the log position when the event has one, else its block, type,
+    /// sender and fields (an intent: all it says, `ts` included).
     ///
     /// # Errors
-    /// [`ChannelError::TooManyEvents`], store and corruption errors. An event
-    /// that does not fit the channel is stored and shows as `is_invalid`.
+    /// [`ChannelError::TooManyEvents`], [`ChannelError::IdentityClash`] (a
+    /// stored event has this one's identity but other content; nothing is
+    /// stored), store and corruption errors. An event that does not fit the
+    /// channel is stored and shows as `is_invalid`.
     pub fn insert_channel_event(&self, event: ChannelEvent) -> Result<ChannelStatus, ChannelError> {
         let event = event.as_inserted();
         let key = event.key();
-        let identity_key = keys::identity(&key, &keccak256(&codec::encode(&event)?));
+        let identity_key = keys::identity(&key, &event.identity().digest(&key));
+        // A positioned chain event is also indexed by its content, so that a
+        // sighting without the position is recognised.
+        let content_key = event
+            .content_identity()
+            .filter(|_| event.log.is_some())
+            .map(|identity| keys::identity(&key, &identity.digest(&key)));
         transact(&self.store, &self.config.retry, |txn| {
-            // Load.
-            if txn.get(&identity_key)?.is_some() {
-                return load_status(txn, &key, true);
-            }
+            // Load: the stored events with this identity (or content).
+            let by_identity = load_identified(txn, &key, &identity_key)?;
+            let by_content = match (&by_identity, &content_key) {
+                (None, Some(content_key)) => load_identified(txn, &key, content_key)?,
+                _ => None,
+            };
             let record: Option<ChannelRecord> = txn.get_as(&keys::record(&key))?;
+            let next_seq = record.as_ref().map_or(0, |record| record.next_event_seq);
             // Decide.
-            let seq = record.as_ref().map_or(0, |record| record.next_event_seq);
-            if seq >= MAX_EVENTS_PER_CHANNEL {
-                return Err(ChannelError::TooManyEvents {
-                    max_events: MAX_EVENTS_PER_CHANNEL,
-                });
-            }
+            let sighting = recognize(
+                &event,
+                by_identity.as_ref().map(|(seq, stored)| (*seq, stored)),
+                by_content.as_ref().map(|(seq, stored)| (*seq, stored)),
+            )?;
             // Commit.
-            txn.put_as(identity_key.clone(), &seq)?;
-            if !event.is_intent() {
-                txn.put(keys::block_index_entry(&event, seq), Vec::new());
+            match sighting {
+                Sighting::Seen { .. } => {}
+                Sighting::Locates { seq } => {
+                    let mut stored = by_content.map(|(_, stored)| stored).unwrap_or_else(|| event.clone());
+                    stored.log = event.log;
+                    txn.put_as(identity_key.clone(), &seq)?;
+                    let written = BTreeMap::from([(seq, stored)]);
+                    write_events_and_refold(txn, &key, record, next_seq, &written)?;
+                }
+                Sighting::New => {
+                    if next_seq >= MAX_EVENTS_PER_CHANNEL {
+                        return Err(ChannelError::TooManyEvents {
+                            max_events: MAX_EVENTS_PER_CHANNEL,
+                        });
+                    }
+                    let seq = next_seq;
+                    txn.put_as(identity_key.clone(), &seq)?;
+                    if let (Some(content_key), None) = (&content_key, &by_content) {
+                        txn.put_as(content_key.clone(), &seq)?;
+                    }
+                    if !event.is_intent() {
+                        txn.put(keys::block_index_entry(&event, seq), Vec::new());
+                    }
+                    let written = BTreeMap::from([(seq, event.clone())]);
+                    write_events_and_refold(txn, &key, record, seq + 1, &written)?;
+                }
             }
-            let written = BTreeMap::from([(seq, event.clone())]);
-            write_events_and_refold(txn, &key, record, seq + 1, &written)?;
             load_status(txn, &key, true)
         })
     }
@@ -540,6 +589,23 @@ impl<S: Store> ChannelBook<S> {
     }
 }
 
+/// The stored event an identity index entry names: `(seq, event)`.
+fn load_identified<S: Store + ?Sized>(
+    txn: &mut Txn<'_, S>,
+    key: &ChannelKey,
+    identity_key: &[u8],
+) -> Result<Option<(u64, ChannelEvent)>, ChannelError> {
+    let Some(seq) = txn.get_as::<u64>(identity_key)? else {
+        return Ok(None);
+    };
+    let event_key = keys::event(key, seq);
+    let event = txn.get_as(&event_key)?.ok_or(ChannelError::Inconsistent {
+        what: Inconsistency::IdentityWithoutEvent,
+        key: event_key,
+    })?;
+    Ok(Some((seq, event)))
+}
+
 /// The channel as its events make it (intents included): its `c` record.
 fn load_channel<S: Store + ?Sized>(txn: &mut Txn<'_, S>, key: &ChannelKey) -> Result<Channel, ChannelError> {
     let record: Option<ChannelRecord> = txn.get_as(&keys::record(key))?;
@@ -676,6 +742,7 @@ mod tests {
                 value_wei: Some(1u64.into()),
                 ..EventFields::default()
             },
+            log: None,
         }
     }
 

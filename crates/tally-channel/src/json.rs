@@ -43,9 +43,9 @@
 use primitive_types::U256;
 use serde_json::{Map, Value};
 
-use crate::channel::{ChannelEvent, EventFields, EventType};
+use crate::channel::{ChannelEvent, EventFields, EventType, LogPosition};
 use crate::signature::SignatureError;
-use crate::types::{Address, AmountError, BlockHash, ChainId, ChannelId, HexError, Signature, parse_wei};
+use crate::types::{Address, AmountError, BlockHash, ChainId, ChannelId, HexError, Signature, TxHash, parse_wei};
 use crate::update::StateUpdate;
 
 /// The largest JSON document accepted, in bytes.
@@ -232,16 +232,27 @@ impl Fields {
         })
     }
 
-    fn block_hash(&mut self) -> Result<Option<BlockHash>, InputError> {
-        match self.string("block_hash")? {
+    /// A hex field parsed as `T` (a hash).
+    fn hex<T: std::str::FromStr<Err = HexError>>(&mut self, name: &'static str) -> Result<Option<T>, InputError> {
+        match self.string(name)? {
             None => Ok(None),
             Some(text) => text
                 .parse()
                 .map(Some)
                 .map_err(|error: HexError| InputError::InvalidField {
-                    field: "block_hash",
+                    field: name,
                     reason: error.to_string(),
                 }),
+        }
+    }
+
+    /// `tx_hash` and `log_index`: both or neither.
+    fn log_position(&mut self) -> Result<Option<LogPosition>, InputError> {
+        match (self.hex::<TxHash>("tx_hash")?, self.u64("log_index")?) {
+            (Some(tx_hash), Some(log_index)) => Ok(Some(LogPosition { tx_hash, log_index })),
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(InputError::MissingField("log_index")),
+            (None, Some(_)) => Err(InputError::MissingField("tx_hash")),
         }
     }
 
@@ -328,8 +339,10 @@ pub fn parse_state_update(text: &str, default_ts_ms: u64) -> Result<StateUpdate,
 
 /// Parses a channel event or intent: `chain_id`, `contract_id`,
 /// `channel_id`, `ts` (milliseconds), `block_number`, `block_hash` (absent
-/// or `null` for an intent), optional `sender`, `event_type` (the
-/// contract's event name) and `fields`. Event fields are read in
+/// or `null` for an intent), optional `tx_hash` and `log_index` (the log's
+/// position: both or neither, never for an intent; see
+/// [`LogPosition`]), optional `sender`, `event_type` (the contract's event
+/// name) and `fields`. Event fields are read in
 /// snake_case or as the contract names them (`deposit`, `settlementPeriod`,
 /// `oddValue`, `tokenContract`); a `channelId` field is ignored;
 /// `block_is_valid` is ignored, as on insert in pg-machinomy.
@@ -343,7 +356,14 @@ pub fn parse_channel_event(text: &str) -> Result<ChannelEvent, InputError> {
     let channel_id = fields.required_channel_id()?;
     let ts_ms = fields.required_u64("ts")?;
     let block_number = fields.required_u64("block_number")?;
-    let block_hash = fields.block_hash()?;
+    let block_hash = fields.hex::<BlockHash>("block_hash")?;
+    let log = fields.log_position()?;
+    if block_hash.is_none() && log.is_some() {
+        return Err(InputError::InvalidField {
+            field: "tx_hash",
+            reason: "an intent (no block_hash) has no log position".to_owned(),
+        });
+    }
     let sender = fields.address(&["sender"])?;
     let name = fields.required_string("event_type")?;
     let event_type = EventType::from_name(&name).ok_or_else(|| InputError::InvalidField {
@@ -367,6 +387,7 @@ pub fn parse_channel_event(text: &str) -> Result<ChannelEvent, InputError> {
         sender,
         event_type,
         fields: event_fields,
+        log,
     })
 }
 
@@ -477,6 +498,47 @@ mod tests {
             };
             assert_eq!(input.reason(), expected, "{error:?}");
         }
+    }
+
+    const EVENT: &str = r#"{"chain_id":1,"contract_id":"0x08e4f70109ccc5135f50cc359d24cb7686247df4",
+        "channel_id":"0x6c0e2e1a5b4d4b5e8f1a2b3c4d5e6f7000000000000000000000000000000000",
+        "ts":10,"block_number":5,"block_hash":"0x0505050505050505050505050505050505050505050505050505050505050505",
+        LOG"event_type":"DidDeposit","fields":{"deposit":"7"}}"#;
+
+    #[test]
+    fn events_carry_their_log_position_both_parts_or_neither() {
+        let tx = "0x1111111111111111111111111111111111111111111111111111111111111111";
+        let event = parse_channel_event(&EVENT.replace("LOG", &format!(r#""tx_hash":"{tx}","log_index":3,"#))).unwrap();
+        assert_eq!(
+            event.log,
+            Some(LogPosition {
+                tx_hash: tx.parse().unwrap(),
+                log_index: 3
+            })
+        );
+        assert_eq!(parse_channel_event(&EVENT.replace("LOG", "")).unwrap().log, None);
+        assert_eq!(
+            parse_channel_event(&EVENT.replace("LOG", r#""log_index":3,"#)).unwrap_err(),
+            InputError::MissingField("tx_hash")
+        );
+        assert_eq!(
+            parse_channel_event(&EVENT.replace("LOG", &format!(r#""tx_hash":"{tx}","#))).unwrap_err(),
+            InputError::MissingField("log_index")
+        );
+        assert!(matches!(
+            parse_channel_event(&EVENT.replace("LOG", r#""tx_hash":"0x12","log_index":3,"#)),
+            Err(InputError::InvalidField { field: "tx_hash", .. })
+        ));
+        let intent = EVENT
+            .replace(
+                "\"0x0505050505050505050505050505050505050505050505050505050505050505\"",
+                "null",
+            )
+            .replace("LOG", &format!(r#""tx_hash":"{tx}","log_index":3,"#));
+        assert!(matches!(
+            parse_channel_event(&intent),
+            Err(InputError::InvalidField { field: "tx_hash", .. })
+        ));
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! | `c` | | the folded channel (intents included) and the next event sequence number |
 //! | `f` | | the fold's latest events and `is_invalid_reason` |
 //! | `e` | seq u64 | a [`ChannelEvent`] |
-//! | `i` | event identity digest 32 | the seq of that event (makes inserts idempotent) |
+//! | `i` | event identity digest 32 | the seq of the event with that [identity](crate::channel#identity-when-two-sightings-are-one-event) (makes inserts idempotent); a chain event with a log position is also entered under its content identity |
 //! | `h` | | the head: the latest [`StateUpdate`](crate::StateUpdate) and the next update id ([`UpdateHead`](crate::update::UpdateHead)) |
 //! | `s` | amount 32 (big-endian) | a [`StoredStateUpdate`](crate::StoredStateUpdate); the amount index |
 //! | `r` | update digest 32 | a [`RejectedUpdate`](crate::RejectedUpdate) (audit) |
@@ -20,6 +20,19 @@
 //! Integers are big-endian, so keys sort as their numbers do: events in
 //! insertion order, state updates by amount, the block index by block.
 //! Values are [`tally_store::codec`] records (a format byte, then postcard).
+//!
+//! # Stored format
+//!
+//! The records are this crate's own types, so their layout is the stored
+//! format. It changed before the first release ([`ChannelEvent`] gained
+//! `log`, identity digests replaced whole-event hashes): a store written by
+//! an earlier build of this crate does not decode (a
+//! [`StoreError::Codec`](tally_store::StoreError::Codec) naming the key) and
+//! must be rebuilt from the chain; there is no migration, as nothing was
+//! released. From the first release on, records evolve as
+//! [`tally_store::codec`] describes (new fields appended as `Option`, or a
+//! versioned enum), and identity digests, which must match across releases,
+//! keep their v1 encoding.
 //!
 //! The latest state is the head record and the same-amount check is the
 //! amount index: `insert_state_update` reads exactly three keys, whatever
@@ -274,6 +287,7 @@ mod tests {
             sender: None,
             event_type: crate::channel::EventType::DidDeposit,
             fields: crate::channel::EventFields::default(),
+            log: None,
         };
         let entry = block_index_entry(&event, 9);
         assert_eq!(read_block_index_entry(&entry).unwrap(), (12, key, 9));

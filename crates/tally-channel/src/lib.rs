@@ -54,6 +54,7 @@
 //!     sender: Some(sender), event_type: EventType::DidOpen,
 //!     fields: EventFields { sender: Some(sender), receiver: Some(Address([0xee; 20])),
 //!                           value_wei: Some(1000u64.into()), ..EventFields::default() },
+//!     log: None, // or Some(LogPosition { tx_hash, log_index }) when the watcher knows it
 //! })?;
 //!
 //! // The sender pays 300 wei.
@@ -90,14 +91,15 @@ pub use book::{
     MAX_RECENT_BLOCKS, MAX_REORG_EVENTS, RejectedUpdate,
 };
 pub use channel::{
-    Channel, ChannelEvent, ChannelKey, ChannelState, EventFields, EventType, FoldedChannel, RecentBlocks, fold_events,
+    Channel, ChannelEvent, ChannelKey, ChannelState, EventFields, EventIdentity, EventType, FoldedChannel,
+    IdentityClash, LogPosition, RecentBlocks, Sighting, fold_events, recognize,
 };
 pub use signature::{
     Payment, Scheme, SignatureError, SignaturePolicy, address_of_public_key, payment_digest, recover_payment_signer,
     sign_payment, verify_payment,
 };
 pub use status::{ChannelStatus, RecentBlocksResult, StateUpdateOutcome, StateUpdateRejection, StateUpdateResult};
-pub use types::{Address, AmountError, BlockHash, ChainId, ChannelId, HexError, Signature, parse_wei};
+pub use types::{Address, AmountError, BlockHash, ChainId, ChannelId, HexError, Signature, TxHash, parse_wei};
 pub use update::{DupeStatus, Rejection, StateUpdate, StateUpdateStatus, StoredStateUpdate, UpdateHead};
 
 /// Re-exported: the 256-bit unsigned integer wei amounts are.

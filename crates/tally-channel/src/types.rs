@@ -169,6 +169,11 @@ hex_type!(
     32,
     "A 32-byte block hash. Parses from 64 hex digits, with or without `0x`."
 );
+hex_type!(
+    TxHash,
+    32,
+    "A 32-byte transaction hash. Parses from 64 hex digits, with or without `0x`."
+);
 
 impl FromStr for Address {
     type Err = HexError;
@@ -223,6 +228,13 @@ impl FromStr for BlockHash {
     type Err = HexError;
     fn from_str(text: &str) -> Result<Self, HexError> {
         decode_fixed::<32>(text).map(BlockHash)
+    }
+}
+
+impl FromStr for TxHash {
+    type Err = HexError;
+    fn from_str(text: &str) -> Result<Self, HexError> {
+        decode_fixed::<32>(text).map(TxHash)
     }
 }
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use common::*;
 use tally_channel::{
-    BlockHash, ChainId, ChannelBook, ChannelBookConfig, ChannelKey, ChannelState, DupeStatus, EventFields, EventType,
-    Payment, Scheme, StateUpdateOutcome, U256, sign_payment,
+    BlockHash, ChainId, ChannelBook, ChannelBookConfig, ChannelEvent, ChannelKey, ChannelState, DupeStatus,
+    EventFields, EventType, Payment, Scheme, StateUpdateOutcome, TxHash, U256, sign_payment,
 };
 use tally_store::{Fault, FaultyStore, MemStore};
 
@@ -684,4 +684,190 @@ fn set_recent_blocks_over_its_hash_limit_says_how_far() {
         }
         other => panic!("expected TooManyBlockHashes, got {other:?}"),
     }
+}
+
+#[test]
+fn a_deposit_seen_again_with_a_later_ts_counts_once() {
+    // The issue's scenario, in pg-machinomy's shape (no log positions).
+    let (book, key) = opened(1_000);
+    let deposit = event(key, EventType::DidDeposit, 11, deposit_fields(500));
+    book.insert_channel_event(deposit.clone()).unwrap();
+    let status = book.insert_channel_event(seen_later(deposit)).unwrap();
+    assert_eq!(status.channel.value_wei, Some(U256::from(1_500)));
+    assert_eq!(book.channel_history(&key).unwrap().events.len(), 2);
+    assert_eq!(
+        reason(&book.insert_state_update(payment(key, 1_501)).unwrap()),
+        "amount_exceeds_channel_value"
+    );
+    assert_eq!(
+        reason(&book.insert_state_update(payment(key, 1_500)).unwrap()),
+        "accepted"
+    );
+
+    // The same through the JSON entry point, with and without a position.
+    let (book, key) = opened(1_000);
+    let json = |ts: u64, log: &str| {
+        format!(
+            r#"{{"chain_id":1,"contract_id":"{}","channel_id":"{}","ts":{ts},"block_number":11,
+            "block_hash":"{}",{log}"sender":"{}","event_type":"DidDeposit","fields":{{"deposit":"500"}}}}"#,
+            key.contract_id,
+            key.channel_id,
+            hash(11),
+            sender().address
+        )
+    };
+    let tx = format!(r#""tx_hash":"{}","log_index":4,"#, TxHash([0x77; 32]));
+    for (ts, log) in [
+        (11_000, ""),
+        (12_000, ""),
+        (13_000, tx.as_str()),
+        (14_000, tx.as_str()),
+        (15_000, ""),
+    ] {
+        let status = book.insert_channel_event_json(&json(ts, log)).unwrap();
+        assert_eq!(status.channel.value_wei, Some(U256::from(1_500)), "ts {ts} {log}");
+    }
+}
+
+#[test]
+fn a_positioned_event_seen_again_with_a_later_ts_changes_nothing() {
+    let (book, key) = opened(1_000);
+    let deposit = positioned(event(key, EventType::DidDeposit, 11, deposit_fields(500)), 0x71, 0);
+    let first = book.insert_channel_event(deposit.clone()).unwrap();
+    let again = book.insert_channel_event(seen_later(deposit)).unwrap();
+    assert_eq!(first, again);
+    assert_eq!(again.channel.value_wei, Some(U256::from(1_500)));
+    assert_eq!(book.channel_history(&key).unwrap().events.len(), 2);
+}
+
+#[test]
+fn two_deposits_in_one_block_with_different_log_indexes_both_count() {
+    let (book, key) = opened(1_000);
+    let deposit = event(key, EventType::DidDeposit, 11, deposit_fields(500));
+    book.insert_channel_event(positioned(deposit.clone(), 0x71, 0)).unwrap();
+    let status = book.insert_channel_event(positioned(deposit.clone(), 0x72, 1)).unwrap();
+    assert_eq!(status.channel.value_wei, Some(U256::from(2_000)));
+    // Either seen again: still two.
+    let status = book
+        .insert_channel_event(seen_later(positioned(deposit, 0x71, 0)))
+        .unwrap();
+    assert_eq!(status.channel.value_wei, Some(U256::from(2_000)));
+    assert_eq!(
+        reason(&book.insert_state_update(payment(key, 2_000)).unwrap()),
+        "accepted"
+    );
+}
+
+#[test]
+fn an_event_seen_without_then_with_its_position_counts_once_and_a_twin_still_counts() {
+    let (book, key) = opened(1_000);
+    let deposit = event(key, EventType::DidDeposit, 11, deposit_fields(500));
+    book.insert_channel_event(deposit.clone()).unwrap();
+    // The watcher now gives positions: the stored deposit gains its own.
+    let status = book
+        .insert_channel_event(seen_later(positioned(deposit.clone(), 0x71, 0)))
+        .unwrap();
+    assert_eq!(status.channel.value_wei, Some(U256::from(1_500)));
+    let history = book.channel_history(&key).unwrap();
+    assert_eq!(history.events.len(), 2);
+    assert_eq!(history.events[1].log, positioned(deposit.clone(), 0x71, 0).log);
+    assert_eq!(history.events[1].ts_ms, deposit.ts_ms, "the first sighting's ts stays");
+    // A genuine second deposit of the same amount in that block counts...
+    let status = book.insert_channel_event(positioned(deposit.clone(), 0x72, 1)).unwrap();
+    assert_eq!(status.channel.value_wei, Some(U256::from(2_000)));
+    // ... and neither form of either sighting counts again.
+    for again in [
+        deposit.clone(),
+        positioned(deposit.clone(), 0x71, 0),
+        positioned(deposit, 0x72, 1),
+    ] {
+        let status = book.insert_channel_event(seen_later(again)).unwrap();
+        assert_eq!(status.channel.value_wei, Some(U256::from(2_000)));
+    }
+    assert_eq!(book.channel_history(&key).unwrap().events.len(), 3);
+}
+
+#[test]
+fn a_sighting_that_contradicts_the_stored_event_is_refused_and_stores_nothing() {
+    let (book, key) = opened(1_000);
+    let deposit = positioned(event(key, EventType::DidDeposit, 11, deposit_fields(500)), 0x71, 0);
+    book.insert_channel_event(deposit.clone()).unwrap();
+    let before = book.channel_history(&key).unwrap();
+    let forged = ChannelEvent {
+        fields: deposit_fields(5_000),
+        ..deposit.clone()
+    };
+    match book.insert_channel_event(forged) {
+        Err(tally_channel::ChannelError::IdentityClash(clash)) => assert_eq!(clash.seq, 1),
+        other => panic!("expected an identity clash, got {other:?}"),
+    }
+    let moved = ChannelEvent {
+        block_number: 12,
+        ..deposit
+    };
+    assert!(matches!(
+        book.insert_channel_event(moved),
+        Err(tally_channel::ChannelError::IdentityClash(_))
+    ));
+    assert_eq!(book.channel_history(&key).unwrap(), before);
+}
+
+#[test]
+fn intents_are_named_by_all_they_say_ts_included() {
+    let (book, key) = opened(1_000);
+    let expected = intent(key, EventType::DidDeposit, 10, deposit_fields(100));
+    book.insert_channel_event(expected.clone()).unwrap();
+    // The same intent again (a retried call): nothing changes.
+    let status = book.insert_channel_event(expected.clone()).unwrap();
+    assert_eq!(status.channel.value_wei, Some(U256::from(1_100)));
+    // Another intent for an equal deposit, made later: a second expected deposit.
+    let status = book.insert_channel_event(seen_later(expected.clone())).unwrap();
+    assert_eq!(status.channel.value_wei, Some(U256::from(1_200)));
+    // An intent has no log position: one given is dropped.
+    let status = book
+        .insert_channel_event(positioned(expected.clone(), 0x71, 0))
+        .unwrap();
+    assert_eq!(
+        status.channel.value_wei,
+        Some(U256::from(1_200)),
+        "the first intent again"
+    );
+    assert!(
+        book.channel_history(&key)
+            .unwrap()
+            .events
+            .iter()
+            .all(|event| event.log.is_none())
+    );
+}
+
+#[test]
+fn reorg_orphans_and_restores_positioned_events() {
+    let (book, key) = opened(1_000);
+    let deposit = event(key, EventType::DidDeposit, 11, deposit_fields(500));
+    book.insert_channel_event(positioned(deposit.clone(), 0x71, 0)).unwrap();
+    book.insert_channel_event(positioned(deposit.clone(), 0x72, 1)).unwrap();
+    let orphaned = book
+        .set_recent_blocks(ChainId(1), 11, &[BlockHash([0x11; 32])])
+        .unwrap();
+    assert_eq!(orphaned.updated_event_count, 2);
+    assert_eq!(orphaned.updated_channels[0].channel.value_wei, Some(U256::from(1_000)));
+    // Re-seen while orphaned: still the same two (invalid) events.
+    let status = book
+        .insert_channel_event(seen_later(positioned(deposit.clone(), 0x71, 0)))
+        .unwrap();
+    assert_eq!(status.channel.value_wei, Some(U256::from(1_000)));
+    let restored = book.set_recent_blocks(ChainId(1), 11, &[hash(11)]).unwrap();
+    assert_eq!(restored.updated_event_count, 2);
+    assert_eq!(restored.updated_channels[0].channel.value_wei, Some(U256::from(2_000)));
+    // The same transaction mined again in another block is another event.
+    let remined = ChannelEvent {
+        block_number: 12,
+        block_hash: Some(hash(12)),
+        ..positioned(deposit, 0x71, 0)
+    };
+    book.set_recent_blocks(ChainId(1), 11, &[BlockHash([0x11; 32]), hash(12)])
+        .unwrap();
+    let status = book.insert_channel_event(remined).unwrap();
+    assert_eq!(status.channel.value_wei, Some(U256::from(1_500)));
 }
