@@ -5,9 +5,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tally_store::key::KeyError;
-use tally_store::{RetryPolicy, Store, StoreError, Txn, codec, scan_all, transact};
+use tally_store::{RetryPolicy, Store, StoreError, Txn, codec, transact};
 
 use crate::channel::{
     Channel, ChannelEvent, ChannelKey, FoldedChannel, IdentityClash, RecentBlocks, Sighting, fold_events, recognize,
@@ -19,7 +20,8 @@ use crate::signature::{Scheme, SignaturePolicy};
 use crate::status::{ChannelStatus, RecentBlocksResult, StateUpdateOutcome, StateUpdateRejection, StateUpdateResult};
 use crate::types::{Address, BlockHash, ChainId};
 use crate::update::{
-    Decision, StateUpdate, StateUpdateStatus, StoredStateUpdate, UpdateContext, UpdateHead, decide, status_of,
+    Decision, RejectedCount, StateUpdate, StateUpdateStatus, StoredStateUpdate, UpdateContext, UpdateHead, decide,
+    status_of,
 };
 
 /// The most events one channel may have; beyond it inserts fail with
@@ -117,8 +119,16 @@ pub enum Inconsistency {
     UnexpectedKey,
 }
 
-/// How a [`ChannelBook`] checks signatures and retries.
-#[derive(Debug, Clone, Default)]
+/// How many refused updates a channel keeps for audit by default; see
+/// [`ChannelBookConfig::max_rejected_per_channel`].
+pub const DEFAULT_MAX_REJECTED_PER_CHANNEL: u64 = 1_000;
+
+/// The most entries one history page returns; see
+/// [`ChannelBook::channel_events`].
+pub const MAX_HISTORY_PAGE: usize = 1_000;
+
+/// How a [`ChannelBook`] checks signatures, retries and bounds its audit log.
+#[derive(Debug, Clone)]
 pub struct ChannelBookConfig {
     /// The scheme for contracts not listed in `schemes`.
     pub default_scheme: Scheme,
@@ -128,6 +138,26 @@ pub struct ChannelBookConfig {
     pub policy: SignaturePolicy,
     /// Retries on commit conflicts.
     pub retry: RetryPolicy,
+    /// How many refused updates each channel keeps for audit (default
+    /// [`DEFAULT_MAX_REJECTED_PER_CHANNEL`]): the first ones are kept, later
+    /// ones are only counted ([`ChannelBook::rejected_count`]), so a sender
+    /// flooding a channel with bad updates cannot grow the store without
+    /// bound. `0` keeps none.
+    pub max_rejected_per_channel: u64,
+}
+
+impl Default for ChannelBookConfig {
+    /// Every contract [`Scheme::Unidirectional`], the contracts' signature
+    /// policy, the default retries, [`DEFAULT_MAX_REJECTED_PER_CHANNEL`].
+    fn default() -> Self {
+        ChannelBookConfig {
+            default_scheme: Scheme::default(),
+            schemes: BTreeMap::new(),
+            policy: SignaturePolicy::default(),
+            retry: RetryPolicy::default(),
+            max_rejected_per_channel: DEFAULT_MAX_REJECTED_PER_CHANNEL,
+        }
+    }
 }
 
 impl ChannelBookConfig {
@@ -159,15 +189,34 @@ pub struct RejectedUpdate {
     pub update: StateUpdate,
 }
 
-/// Everything stored about one channel.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChannelHistory {
-    /// Events and intents in insertion order (with their current validity).
-    pub events: Vec<ChannelEvent>,
-    /// Stored state updates, by amount.
-    pub state_updates: Vec<StoredStateUpdate>,
-    /// Refused state updates.
-    pub rejected: Vec<RejectedUpdate>,
+/// One page of a channel's history (see [`ChannelBook::channel_events`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryPage<T> {
+    /// The entries, in the history's order.
+    pub items: Vec<T>,
+    /// Where to go on: pass it as `after` for the next page; `None` when
+    /// this page is the last.
+    pub next: Option<HistoryCursor>,
+}
+
+/// Where a history page ended: pass it back as `after` to read on. Opaque
+/// (the bytes are the position within the channel's records); a host may
+/// hand it to a client with [`as_bytes`](HistoryCursor::as_bytes) and take
+/// it back with [`from_bytes`](HistoryCursor::from_bytes). A cursor of one
+/// kind of history given to another only starts at an odd position.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HistoryCursor(Vec<u8>);
+
+impl HistoryCursor {
+    /// The cursor's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// A cursor from bytes [`as_bytes`](HistoryCursor::as_bytes) gave.
+    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+        HistoryCursor(bytes)
+    }
 }
 
 /// The `c` record: the channel folded with intents, and the next event seq.
@@ -276,15 +325,21 @@ impl<S: Store> ChannelBook<S> {
                     Ok(StateUpdateOutcome::Accepted(result))
                 }
                 Decision::Reject(rejection) => {
+                    // Kept for audit once, up to the cap; past it, counted.
                     let audit_key = keys::rejected(&key, &keccak256(&codec::encode(&update)?));
                     if txn.get(&audit_key)?.is_none() {
-                        let rejected = RejectedUpdate {
-                            reason: rejection.code().to_owned(),
-                            detail: rejection.to_string(),
-                            status: status.clone(),
-                            update: update.clone(),
-                        };
-                        txn.put_as(audit_key, &rejected)?;
+                        let count_key = keys::rejected_count(&key);
+                        let mut count: RejectedCount = txn.get_as(&count_key)?.unwrap_or_default();
+                        if count.record(self.config.max_rejected_per_channel) {
+                            let rejected = RejectedUpdate {
+                                reason: rejection.code().to_owned(),
+                                detail: rejection.to_string(),
+                                status: status.clone(),
+                                update: update.clone(),
+                            };
+                            txn.put_as(audit_key, &rejected)?;
+                        }
+                        txn.put_as(count_key, &count)?;
                     }
                     Ok(StateUpdateOutcome::Rejected(StateUpdateRejection::new(
                         status, &rejection,
@@ -567,25 +622,87 @@ impl<S: Store> ChannelBook<S> {
             .collect()
     }
 
-    /// Everything stored about a channel: its events (insertion order), its
-    /// state updates (by amount) and its refused updates.
+    /// A page of the channel's events and intents, in insertion order, with
+    /// their current validity: up to `limit` (clamped to
+    /// `1..=`[`MAX_HISTORY_PAGE`]) after `after` (`None`: from the start).
+    ///
+    /// Each page is read on its own: a writer between two pages may add
+    /// entries to a later one (none is returned twice, none skipped that
+    /// was there throughout).
     ///
     /// # Errors
     /// Store and corruption errors.
-    pub fn channel_history(&self, key: &ChannelKey) -> Result<ChannelHistory, ChannelError> {
-        fn all<S: Store, T: serde::de::DeserializeOwned>(store: &S, prefix: Vec<u8>) -> Result<Vec<T>, ChannelError> {
-            scan_all(store, &prefix, PAGE)
-                .map(|entry| {
-                    let entry = entry?;
-                    codec::decode(&entry.value).map_err(|error| StoreError::codec(&entry.key, error).into())
-                })
-                .collect()
-        }
-        Ok(ChannelHistory {
-            events: all(&self.store, keys::events(key))?,
-            state_updates: all(&self.store, keys::state_updates(key))?,
-            rejected: all(&self.store, keys::rejected_updates(key))?,
+    pub fn channel_events(
+        &self,
+        key: &ChannelKey,
+        after: Option<&HistoryCursor>,
+        limit: usize,
+    ) -> Result<HistoryPage<ChannelEvent>, ChannelError> {
+        self.history_page(keys::events(key), after, limit)
+    }
+
+    /// A page of the channel's stored state updates, by amount; paged like
+    /// [`channel_events`](Self::channel_events).
+    ///
+    /// # Errors
+    /// Store and corruption errors.
+    pub fn channel_state_updates(
+        &self,
+        key: &ChannelKey,
+        after: Option<&HistoryCursor>,
+        limit: usize,
+    ) -> Result<HistoryPage<StoredStateUpdate>, ChannelError> {
+        self.history_page(keys::state_updates(key), after, limit)
+    }
+
+    /// A page of the channel's refused updates kept for audit (at most
+    /// [`ChannelBookConfig::max_rejected_per_channel`]), in an arbitrary but
+    /// stable order; paged like [`channel_events`](Self::channel_events).
+    /// [`rejected_count`](Self::rejected_count) says how many more were
+    /// refused and not kept.
+    ///
+    /// # Errors
+    /// Store and corruption errors.
+    pub fn channel_rejected_updates(
+        &self,
+        key: &ChannelKey,
+        after: Option<&HistoryCursor>,
+        limit: usize,
+    ) -> Result<HistoryPage<RejectedUpdate>, ChannelError> {
+        self.history_page(keys::rejected_updates(key), after, limit)
+    }
+
+    /// How many refused updates the channel keeps for audit, and how many
+    /// were refused after that log was full.
+    ///
+    /// # Errors
+    /// Store and corruption errors.
+    pub fn rejected_count(&self, key: &ChannelKey) -> Result<RejectedCount, ChannelError> {
+        transact(&self.store, &self.config.retry, |txn| {
+            Ok(txn.get_as(&keys::rejected_count(key))?.unwrap_or_default())
         })
+    }
+
+    fn history_page<T: DeserializeOwned>(
+        &self,
+        prefix: Vec<u8>,
+        after: Option<&HistoryCursor>,
+        limit: usize,
+    ) -> Result<HistoryPage<T>, ChannelError> {
+        let after_key = after.map(|cursor| [prefix.as_slice(), cursor.as_bytes()].concat());
+        let page = self
+            .store
+            .scan(&prefix, after_key.as_deref(), limit.clamp(1, MAX_HISTORY_PAGE))?;
+        let items = page
+            .entries
+            .iter()
+            .map(|entry| codec::decode(&entry.value).map_err(|error| StoreError::codec(&entry.key, error).into()))
+            .collect::<Result<Vec<T>, ChannelError>>()?;
+        let next = match page.next_after() {
+            Some(last) => Some(HistoryCursor(keys::suffix(last, &prefix)?.to_vec())),
+            None => None,
+        };
+        Ok(HistoryPage { items, next })
     }
 }
 
@@ -614,16 +731,27 @@ fn load_channel<S: Store + ?Sized>(txn: &mut Txn<'_, S>, key: &ChannelKey) -> Re
 
 /// Reads a channel's events, with `written` (this transaction's own
 /// writes) in place.
+///
+/// The events are read with [`Txn::scan_guarded`], guarded by the channel's
+/// `c` record: one precondition in all, not one per event (on PostgreSQL a
+/// row lock each, up to [`MAX_EVENTS_PER_CHANNEL`]). That is safe because
+/// every writer of a channel's `e` keys writes its `c` record in the same
+/// commit: events are written only by [`write_events_and_refold`], which
+/// always writes `c` (both `insert_channel_event` and `set_recent_blocks`
+/// go through it). So any commit that changes the events changes the
+/// guard, and a transaction that read them cannot commit, or return an
+/// error, on a stale view.
 fn load_events<S: Store + ?Sized>(
     txn: &mut Txn<'_, S>,
     key: &ChannelKey,
     written: &BTreeMap<u64, ChannelEvent>,
 ) -> Result<Vec<ChannelEvent>, ChannelError> {
+    let guard = keys::record(key);
     let prefix = keys::events(key);
     let mut events: BTreeMap<u64, ChannelEvent> = BTreeMap::new();
     let mut after: Option<Vec<u8>> = None;
     loop {
-        let page = txn.scan(&prefix, after.as_deref(), PAGE)?;
+        let page = txn.scan_guarded(&guard, &prefix, after.as_deref(), PAGE)?;
         for entry in &page.entries {
             let seq_bytes: [u8; 8] =
                 keys::suffix(&entry.key, &prefix)?
@@ -648,7 +776,8 @@ fn load_events<S: Store + ?Sized>(
 
 /// The one writer of a channel's events: writes `written` (seq → event),
 /// refolds the channel and writes its `c` and `f` records and its party
-/// indexes.
+/// indexes. Writing `c` with the events is what makes the guarded read in
+/// [`load_events`] safe: keep it so.
 fn write_events_and_refold<S: Store + ?Sized>(
     txn: &mut Txn<'_, S>,
     key: &ChannelKey,

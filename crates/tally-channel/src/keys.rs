@@ -12,6 +12,7 @@
 //! | `h` | | the head: the latest [`StateUpdate`](crate::StateUpdate) and the next update id ([`UpdateHead`](crate::update::UpdateHead)) |
 //! | `s` | amount 32 (big-endian) | a [`StoredStateUpdate`](crate::StoredStateUpdate); the amount index |
 //! | `r` | update digest 32 | a [`RejectedUpdate`](crate::RejectedUpdate) (audit) |
+//! | `a` | | the [`RejectedCount`](crate::update::RejectedCount): refusals kept under `r`, and dropped past the cap |
 //!
 //! Across channels: `b / chain_id / block_number / contract / channel_id / seq`
 //! indexes chain events by block (for reorgs), `snd / sender / chain_id /
@@ -57,6 +58,7 @@ const IDENTITY: &str = "i";
 const HEAD: &str = "h";
 const STATE_UPDATE: &str = "s";
 const REJECTED: &str = "r";
+const REJECTED_COUNT: &str = "a";
 const BLOCK_INDEX: &str = "b";
 
 /// The two party indexes.
@@ -134,6 +136,11 @@ pub(crate) fn rejected(key: &ChannelKey, digest: &[u8; 32]) -> Vec<u8> {
 /// The prefix of all of a channel's `r` keys.
 pub(crate) fn rejected_updates(key: &ChannelKey) -> Vec<u8> {
     per_channel(REJECTED, key).build()
+}
+
+/// `a`: how many refusals are kept, and how many were dropped.
+pub(crate) fn rejected_count(key: &ChannelKey) -> Vec<u8> {
+    per_channel(REJECTED_COUNT, key).build()
 }
 
 fn block_index_of_chain(chain_id: ChainId) -> KeyBuilder {

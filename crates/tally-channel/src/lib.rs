@@ -87,8 +87,8 @@ pub mod update;
 pub mod verify;
 
 pub use book::{
-    ChannelBook, ChannelBookConfig, ChannelError, ChannelHistory, Inconsistency, MAX_EVENTS_PER_CHANNEL,
-    MAX_RECENT_BLOCKS, MAX_REORG_EVENTS, RejectedUpdate,
+    ChannelBook, ChannelBookConfig, ChannelError, DEFAULT_MAX_REJECTED_PER_CHANNEL, HistoryCursor, HistoryPage,
+    Inconsistency, MAX_EVENTS_PER_CHANNEL, MAX_HISTORY_PAGE, MAX_RECENT_BLOCKS, MAX_REORG_EVENTS, RejectedUpdate,
 };
 pub use channel::{
     Channel, ChannelEvent, ChannelKey, ChannelState, EventFields, EventIdentity, EventType, FoldedChannel,
@@ -100,7 +100,7 @@ pub use signature::{
 };
 pub use status::{ChannelStatus, RecentBlocksResult, StateUpdateOutcome, StateUpdateRejection, StateUpdateResult};
 pub use types::{Address, AmountError, BlockHash, ChainId, ChannelId, HexError, Signature, TxHash, parse_wei};
-pub use update::{DupeStatus, Rejection, StateUpdate, StateUpdateStatus, StoredStateUpdate, UpdateHead};
+pub use update::{DupeStatus, RejectedCount, Rejection, StateUpdate, StateUpdateStatus, StoredStateUpdate, UpdateHead};
 
 /// Re-exported: the 256-bit unsigned integer wei amounts are.
 pub use primitive_types::U256;

@@ -145,6 +145,36 @@ pub fn is_latest(update: &StateUpdate, latest: Option<&StateUpdate>) -> bool {
     latest.is_none_or(|latest| update.amount_wei >= latest.amount_wei)
 }
 
+/// A channel's audit log of refused updates, as counts: how many are kept,
+/// and how many were refused after the log was full and not kept.
+///
+/// The log is bounded: the first `max_stored` distinct refusals are kept
+/// (evidence of a forger is kept, not overwritten by later noise), later
+/// ones are only counted ([`RejectedCount::record`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RejectedCount {
+    /// Refused updates stored for audit.
+    pub stored: u64,
+    /// Refusals not stored because `stored` had reached the cap. A call
+    /// retried after a lost acknowledgement may count twice here (nothing
+    /// was stored to recognise it by).
+    pub dropped: u64,
+}
+
+impl RejectedCount {
+    /// Counts one more refusal, not stored yet, under a cap of `max_stored`
+    /// kept refusals: returns true when it is to be stored.
+    pub fn record(&mut self, max_stored: u64) -> bool {
+        if self.stored < max_stored {
+            self.stored += 1;
+            true
+        } else {
+            self.dropped = self.dropped.saturating_add(1);
+            false
+        }
+    }
+}
+
 /// How a new update relates to the stored ones with the same amount.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -399,6 +429,19 @@ mod tests {
         );
         assert!(!is_latest(&update(3), Some(&update(9))));
         assert!(is_latest(&update(9), Some(&update(9))), "equal counts as latest");
+    }
+
+    #[test]
+    fn the_audit_log_keeps_the_first_refusals_and_counts_the_rest() {
+        let mut count = RejectedCount::default();
+        assert!(count.record(2));
+        assert!(count.record(2));
+        assert!(!count.record(2));
+        assert!(!count.record(2));
+        assert_eq!(count, RejectedCount { stored: 2, dropped: 2 });
+        let mut none = RejectedCount::default();
+        assert!(!none.record(0), "a cap of 0 keeps nothing");
+        assert_eq!(none, RejectedCount { stored: 0, dropped: 1 });
     }
 
     #[test]

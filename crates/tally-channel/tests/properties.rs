@@ -192,11 +192,11 @@ proptest! {
                 Err(other) => prop_assert!(false, "{other}"),
             }
         }
-        let history = book.channel_history(&channel(1)).unwrap();
+        let before = history(&book, &channel(1));
         let status = book.channel_status(&channel(1), true).unwrap();
         // Every stored event seen again, later, in both forms where it has a
         // position (an input refused as a clash was never stored).
-        for stored in &history.events {
+        for stored in &before.events {
             let mut again = vec![seen_later(stored.clone())];
             if stored.log.is_some() {
                 again.push(ChannelEvent { log: None, ..seen_later(stored.clone()) });
@@ -206,7 +206,7 @@ proptest! {
                 prop_assert_eq!(&after.channel, &status.channel);
             }
         }
-        prop_assert_eq!(book.channel_history(&channel(1)).unwrap().events.len(), history.events.len());
+        prop_assert_eq!(history(&book, &channel(1)).events.len(), before.events.len());
         prop_assert_eq!(book.channel_status(&channel(1), true).unwrap(), status);
     }
 

@@ -147,3 +147,33 @@ pub fn seen_later(event: ChannelEvent) -> ChannelEvent {
         ..event
     }
 }
+
+/// Everything stored about a channel, read page by page (small pages, so
+/// the paging is exercised too).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct History {
+    pub events: Vec<ChannelEvent>,
+    pub state_updates: Vec<tally_channel::StoredStateUpdate>,
+    pub rejected: Vec<tally_channel::RejectedUpdate>,
+}
+
+pub fn history<S: tally_store::Store>(book: &tally_channel::ChannelBook<S>, key: &ChannelKey) -> History {
+    fn all<T>(mut page: impl FnMut(Option<&tally_channel::HistoryCursor>) -> tally_channel::HistoryPage<T>) -> Vec<T> {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let next = page(cursor.as_ref());
+            assert!(next.items.len() <= 2);
+            out.extend(next.items);
+            match next.next {
+                Some(next) => cursor = Some(next),
+                None => return out,
+            }
+        }
+    }
+    History {
+        events: all(|after| book.channel_events(key, after, 2).unwrap()),
+        state_updates: all(|after| book.channel_state_updates(key, after, 2).unwrap()),
+        rejected: all(|after| book.channel_rejected_updates(key, after, 2).unwrap()),
+    }
+}
