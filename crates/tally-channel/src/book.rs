@@ -362,7 +362,8 @@ impl<S: Store> ChannelBook<S> {
 
     /// What [`insert_state_update`](Self::insert_state_update) would say of
     /// `update`, without storing anything (pg-machinomy's
-    /// `getStateUpdateStatus`).
+    /// `getStateUpdateStatus`), from one consistent snapshot of the three
+    /// keys it reads (checked like [`channel_status`](Self::channel_status)).
     ///
     /// # Errors
     /// [`ChannelError::Store`] and corruption errors.
@@ -431,7 +432,9 @@ impl<S: Store> ChannelBook<S> {
             match sighting {
                 Sighting::Seen { .. } => {}
                 Sighting::Locates { seq } => {
-                    let mut stored = by_content.map(|(_, stored)| stored).unwrap_or_else(|| event.clone());
+                    // `recognize` locates only the event found by content.
+                    debug_assert!(by_content.as_ref().is_some_and(|(found, _)| *found == seq));
+                    let mut stored = by_content.map_or_else(|| event.clone(), |(_, stored)| stored);
                     stored.log = event.log;
                     txn.put_as(identity_key.clone(), &seq)?;
                     let written = BTreeMap::from([(seq, stored)]);

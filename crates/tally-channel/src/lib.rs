@@ -16,14 +16,21 @@
 //! - [`signature`]: the digest each contract signs ([`Scheme`]) and signer
 //!   recovery, with the contracts' `v` and high-`s` rules.
 //! - [`channel`]: events folded into a [`Channel`] (`CS_OPEN`,
-//!   `CS_SETTLING`, `CS_SETTLED`), intents, invalid events.
+//!   `CS_SETTLING`, `CS_SETTLED`), intents, invalid events, what makes two
+//!   sightings one event ([`EventIdentity`]) and which events a
+//!   reorganisation invalidates ([`RecentBlocks`]).
 //! - [`update`]: the rules a new state update must pass, in pg-machinomy's
-//!   order, including the definition of `conflict`.
-//! - [`json`]: pg-machinomy's JSON inputs, with typed errors.
+//!   order, including the definition of `conflict`; which stored update is
+//!   the latest and how ids are assigned ([`UpdateHead`]); the bounded audit
+//!   log of refusals ([`RejectedCount`]).
+//! - [`json`]: pg-machinomy's JSON inputs, with typed errors and one table
+//!   of reason codes.
 //! - [`ChannelBook`]: the shell. Each call loads what the core needs, asks
 //!   the core, and commits the outcome: one atomic commit on a
 //!   [`Store`](tally_store::Store), retried on conflict, safe to repeat
-//!   after a lost acknowledgement.
+//!   after a lost acknowledgement. Every read is bounded: a state update
+//!   reads three keys, an event insert a constant number of preconditions,
+//!   and the history comes in pages ([`HistoryPage`]).
 //! - [`keys`]: the shell's key layout, the one place that knows where each
 //!   record is stored.
 //!
