@@ -17,11 +17,14 @@ use crate::json::{InputError, parse_channel_event, parse_state_update};
 use crate::keccak256;
 use crate::keys::{self, Party};
 use crate::signature::{Scheme, SignaturePolicy};
-use crate::status::{ChannelStatus, RecentBlocksResult, StateUpdateOutcome, StateUpdateRejection, StateUpdateResult};
+use crate::status::{
+    ChannelStatus, HistoryCursor, HistoryPage, RecentBlocksResult, StateUpdateOutcome, StateUpdateRejection,
+    StateUpdateResult,
+};
 use crate::types::{Address, BlockHash, ChainId};
 use crate::update::{
-    Decision, RejectedCount, StateUpdate, StateUpdateStatus, StoredStateUpdate, UpdateContext, UpdateHead, decide,
-    status_of,
+    Decision, RejectedCount, RejectedUpdate, StateUpdate, StateUpdateStatus, StoredStateUpdate, UpdateContext,
+    UpdateHead, decide, status_of,
 };
 
 /// The most events one channel may have; beyond it inserts fail with
@@ -173,49 +176,6 @@ impl ChannelBookConfig {
             .get(&(chain_id, contract))
             .copied()
             .unwrap_or(self.default_scheme)
-    }
-}
-
-/// A refused state update, kept for audit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RejectedUpdate {
-    /// The reason code.
-    pub reason: String,
-    /// The precise reason.
-    pub detail: String,
-    /// The status it had.
-    pub status: StateUpdateStatus,
-    /// The update as received.
-    pub update: StateUpdate,
-}
-
-/// One page of a channel's history (see [`ChannelBook::channel_events`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HistoryPage<T> {
-    /// The entries, in the history's order.
-    pub items: Vec<T>,
-    /// Where to go on: pass it as `after` for the next page; `None` when
-    /// this page is the last.
-    pub next: Option<HistoryCursor>,
-}
-
-/// Where a history page ended: pass it back as `after` to read on. Opaque
-/// (the bytes are the position within the channel's records); a host may
-/// hand it to a client with [`as_bytes`](HistoryCursor::as_bytes) and take
-/// it back with [`from_bytes`](HistoryCursor::from_bytes). A cursor of one
-/// kind of history given to another only starts at an odd position.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct HistoryCursor(Vec<u8>);
-
-impl HistoryCursor {
-    /// The cursor's bytes.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-
-    /// A cursor from bytes [`as_bytes`](HistoryCursor::as_bytes) gave.
-    pub fn from_bytes(bytes: Vec<u8>) -> Self {
-        HistoryCursor(bytes)
     }
 }
 
@@ -702,7 +662,7 @@ impl<S: Store> ChannelBook<S> {
             .map(|entry| codec::decode(&entry.value).map_err(|error| StoreError::codec(&entry.key, error).into()))
             .collect::<Result<Vec<T>, ChannelError>>()?;
         let next = match page.next_after() {
-            Some(last) => Some(HistoryCursor(keys::suffix(last, &prefix)?.to_vec())),
+            Some(last) => Some(HistoryCursor::from_bytes(keys::suffix(last, &prefix)?.to_vec())),
             None => None,
         };
         Ok(HistoryPage { items, next })

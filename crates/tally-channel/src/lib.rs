@@ -94,8 +94,8 @@ pub mod update;
 pub mod verify;
 
 pub use book::{
-    ChannelBook, ChannelBookConfig, ChannelError, DEFAULT_MAX_REJECTED_PER_CHANNEL, HistoryCursor, HistoryPage,
-    Inconsistency, MAX_EVENTS_PER_CHANNEL, MAX_HISTORY_PAGE, MAX_RECENT_BLOCKS, MAX_REORG_EVENTS, RejectedUpdate,
+    ChannelBook, ChannelBookConfig, ChannelError, DEFAULT_MAX_REJECTED_PER_CHANNEL, Inconsistency,
+    MAX_EVENTS_PER_CHANNEL, MAX_HISTORY_PAGE, MAX_RECENT_BLOCKS, MAX_REORG_EVENTS,
 };
 pub use channel::{
     Channel, ChannelEvent, ChannelKey, ChannelState, EventFields, EventIdentity, EventType, FoldedChannel,
@@ -105,9 +105,14 @@ pub use signature::{
     Payment, Scheme, SignatureError, SignaturePolicy, address_of_public_key, payment_digest, recover_payment_signer,
     sign_payment, verify_payment,
 };
-pub use status::{ChannelStatus, RecentBlocksResult, StateUpdateOutcome, StateUpdateRejection, StateUpdateResult};
+pub use status::{
+    ChannelStatus, HistoryCursor, HistoryPage, RecentBlocksResult, StateUpdateOutcome, StateUpdateRejection,
+    StateUpdateResult,
+};
 pub use types::{Address, AmountError, BlockHash, ChainId, ChannelId, HexError, Signature, TxHash, parse_wei};
-pub use update::{DupeStatus, RejectedCount, Rejection, StateUpdate, StateUpdateStatus, StoredStateUpdate, UpdateHead};
+pub use update::{
+    DupeStatus, RejectedCount, RejectedUpdate, Rejection, StateUpdate, StateUpdateStatus, StoredStateUpdate, UpdateHead,
+};
 
 /// Re-exported: the 256-bit unsigned integer wei amounts are.
 pub use primitive_types::U256;

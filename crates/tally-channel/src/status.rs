@@ -174,3 +174,33 @@ pub struct RecentBlocksResult {
     /// The status of every channel with such an event.
     pub updated_channels: Vec<ChannelStatus>,
 }
+
+/// One page of a channel's history (see [`ChannelBook::channel_events`](crate::ChannelBook::channel_events)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryPage<T> {
+    /// The entries, in the history's order.
+    pub items: Vec<T>,
+    /// Where to go on: pass it as `after` for the next page; `None` when
+    /// this page is the last.
+    pub next: Option<HistoryCursor>,
+}
+
+/// Where a history page ended: pass it back as `after` to read on. Opaque
+/// (the bytes are the position within the channel's records); a host may
+/// hand it to a client with [`as_bytes`](HistoryCursor::as_bytes) and take
+/// it back with [`from_bytes`](HistoryCursor::from_bytes). A cursor of one
+/// kind of history given to another only starts at an odd position.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HistoryCursor(Vec<u8>);
+
+impl HistoryCursor {
+    /// The cursor's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// A cursor from bytes [`as_bytes`](HistoryCursor::as_bytes) gave.
+    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+        HistoryCursor(bytes)
+    }
+}

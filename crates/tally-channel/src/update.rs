@@ -48,6 +48,12 @@
 //! channel), and the head's latest state becomes the update when
 //! [`is_latest`] holds for it (its amount is at least the latest one's), so
 //! the latest state is always the stored update with the largest amount.
+//!
+//! # Refusals
+//!
+//! A refused update changes nothing but the channel's audit log: it is kept
+//! as a [`RejectedUpdate`] (once, however often it arrives), up to a cap per
+//! channel; past the cap it is only counted ([`RejectedCount::record`]).
 
 use primitive_types::U256;
 use serde::{Deserialize, Serialize};
@@ -143,6 +149,19 @@ impl UpdateHead {
 /// amount is at least the latest stored one's, or nothing is stored.
 pub fn is_latest(update: &StateUpdate, latest: Option<&StateUpdate>) -> bool {
     latest.is_none_or(|latest| update.amount_wei >= latest.amount_wei)
+}
+
+/// A refused state update, kept for audit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectedUpdate {
+    /// The reason code.
+    pub reason: String,
+    /// The precise reason.
+    pub detail: String,
+    /// The status it had.
+    pub status: StateUpdateStatus,
+    /// The update as received.
+    pub update: StateUpdate,
 }
 
 /// A channel's audit log of refused updates, as counts: how many are kept,
