@@ -740,7 +740,10 @@ fn load_events<S: Store + ?Sized>(
 /// The one writer of a channel's events: writes `written` (seq → event),
 /// refolds the channel and writes its `c` and `f` records and its party
 /// indexes. Writing `c` with the events is what makes the guarded read in
-/// [`load_events`] safe: keep it so.
+/// [`load_events`] safe: `c` is rewritten even when the fold leaves the
+/// channel as it was (a position recorded, an event that does not fit), so
+/// do not skip an unchanged record here. A test store checks every batch
+/// for this.
 fn write_events_and_refold<S: Store + ?Sized>(
     txn: &mut Txn<'_, S>,
     key: &ChannelKey,
@@ -836,6 +839,94 @@ mod tests {
             },
             log: None,
         }
+    }
+
+    /// Checks every committed batch: whoever writes a channel's `e` keys
+    /// writes its `c` record too (what makes the guarded event reads safe).
+    #[derive(Default)]
+    struct GuardChecked {
+        inner: MemStore,
+        batches_with_events: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Store for GuardChecked {
+        fn get(&self, key: &[u8]) -> Result<Option<tally_store::Versioned>, StoreError> {
+            self.inner.get(key)
+        }
+        fn scan(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<tally_store::Page, StoreError> {
+            self.inner.scan(prefix, after, limit)
+        }
+        fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+            let written: BTreeSet<&[u8]> = batch.ops().iter().map(|op| op.key()).collect();
+            let mut touched = false;
+            for key in &written {
+                let mut reader = tally_store::key::KeyReader::new(keys::NAMESPACE, key).unwrap();
+                if reader.str().unwrap() != "e" {
+                    continue;
+                }
+                let channel = ChannelKey {
+                    chain_id: ChainId(reader.u64().unwrap()),
+                    contract_id: Address(reader.fixed().unwrap()),
+                    channel_id: ChannelId(reader.fixed().unwrap()),
+                };
+                assert!(
+                    written.contains(keys::record(&channel).as_slice()),
+                    "a batch writes events of {channel:?} but not its channel record"
+                );
+                touched = true;
+            }
+            if touched {
+                self.batches_with_events
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            self.inner.commit(batch)
+        }
+    }
+
+    #[test]
+    fn every_writer_of_a_channels_events_also_writes_its_channel_record() {
+        let book = ChannelBook::new(GuardChecked::default());
+        let channels = [1u8, 2].map(|n| ChannelKey {
+            chain_id: ChainId(1),
+            contract_id: Address([8; 20]),
+            channel_id: ChannelId([n; 32]),
+        });
+        for key in channels {
+            book.insert_channel_event(opening(key)).unwrap();
+            let deposit = ChannelEvent {
+                block_number: 11,
+                block_hash: Some(BlockHash([11; 32])),
+                event_type: EventType::DidDeposit,
+                fields: EventFields {
+                    value_wei: Some(5u64.into()),
+                    ..EventFields::default()
+                },
+                ..opening(key)
+            };
+            book.insert_channel_event(deposit.clone()).unwrap();
+            // Seen again with its position: the stored event gains it.
+            let position = crate::channel::LogPosition {
+                tx_hash: crate::types::TxHash([1; 32]),
+                log_index: 0,
+            };
+            book.insert_channel_event(ChannelEvent {
+                log: Some(position),
+                ..deposit.clone()
+            })
+            .unwrap();
+            book.insert_channel_intent(deposit).unwrap();
+        }
+        // Reorgs rewrite events of both channels, and restore them.
+        book.set_recent_blocks(ChainId(1), 10, &[BlockHash([10; 32]), BlockHash([0x99; 32])])
+            .unwrap();
+        book.set_recent_blocks(ChainId(1), 10, &[]).unwrap();
+        book.set_recent_blocks(ChainId(1), 10, &[BlockHash([10; 32]), BlockHash([11; 32])])
+            .unwrap();
+        let batches = book
+            .store()
+            .batches_with_events
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(batches, 2 * 4 + 3, "every event-writing call was checked");
     }
 
     #[test]
