@@ -208,6 +208,7 @@ fn open_channel<S: Store>(book: &ChannelBook<S>, fixture: &Fixture) {
             value_wei: Some(U256::from(u64::MAX)),
             ..EventFields::default()
         },
+        log: None,
     })
     .unwrap();
 }

@@ -10,7 +10,9 @@
 //! "bad_signature_length" | "bad_v" | "invalid_signature" | "invalid_amount" |
 //! "invalid_input"}`. High-`s` signatures are accepted, as the contracts do.
 //! The mapping lives in `tally_channel::verify`, where the vector tests
-//! exercise it.
+//! exercise it; a line that does not parse gets its reason from the one
+//! table of reason codes in `tally_channel::json`, which the book's JSON
+//! entry points share.
 
 use std::io::{BufRead, BufWriter, Write};
 

@@ -15,8 +15,8 @@ use std::hash::{BuildHasher, Hasher};
 
 use tally::channel::secp256k1::{PublicKey, SecretKey};
 use tally::channel::{
-    Address, BlockHash, ChainId, ChannelBook, ChannelEvent, ChannelId, ChannelKey, EventFields, EventType, Payment,
-    Scheme, StateUpdate, StateUpdateOutcome, U256, address_of_public_key, keccak256, sign_payment,
+    Address, BlockHash, ChainId, ChannelBook, ChannelEvent, ChannelId, ChannelKey, EventFields, EventType, LogPosition,
+    Payment, Scheme, StateUpdate, StateUpdateOutcome, TxHash, U256, address_of_public_key, keccak256, sign_payment,
 };
 use tally::redb::RedbStore;
 use tally::store::Store;
@@ -66,6 +66,12 @@ fn chain_event(
         sender: Some(sender),
         event_type,
         fields,
+        // What the event watcher read from the log: it identifies the event,
+        // so reading the block again counts nothing twice.
+        log: Some(LogPosition {
+            tx_hash: TxHash(keccak256(&block_hash(block_number).0)),
+            log_index: 0,
+        }),
     }
 }
 
@@ -146,10 +152,22 @@ fn main() -> Result<(), Box<dyn Error>> {
         value_wei: Some(U256::from(1_000)),
         ..EventFields::default()
     };
-    let status = book.insert_channel_event(chain_event(key, EventType::DidOpen, 100, sender, opened))?;
+    let opening = chain_event(key, EventType::DidOpen, 100, sender, opened);
+    let status = book.insert_channel_event(opening.clone())?;
     println!(
         "   channel: {}, value {} wei",
         status.channel.state.map_or("unopened", |state| state.name()),
+        status.channel.value_wei.unwrap_or_default()
+    );
+    // Watchers read blocks again; the event's log position identifies it,
+    // so a second sighting (later ts) changes nothing.
+    let seen_again = ChannelEvent {
+        ts_ms: opening.ts_ms + 30_000,
+        ..opening
+    };
+    let status = book.insert_channel_event(seen_again)?;
+    println!(
+        "   (seen again 30 s later: still {} wei)",
         status.channel.value_wei.unwrap_or_default()
     );
 
@@ -193,14 +211,20 @@ fn main() -> Result<(), Box<dyn Error>> {
         status.current_payment_wei.unwrap_or_default()
     );
 
-    let history = book.channel_history(&key)?;
+    // The history is read in pages (here of 100): a channel may hold more
+    // payments than one call should load.
+    let events = book.channel_events(&key, None, 100)?;
+    let payments = book.channel_state_updates(&key, None, 100)?;
+    let refused = book.channel_rejected_updates(&key, None, 100)?;
+    let refused_count = book.rejected_count(&key)?;
     println!(
-        "\nStored: {} events, {} payments, {} refused payments (kept for audit)",
-        history.events.len(),
-        history.state_updates.len(),
-        history.rejected.len()
+        "\nStored: {} events, {} payments, {} refused payments (kept for audit; {} more refused past the cap)",
+        events.items.len(),
+        payments.items.len(),
+        refused_count.stored,
+        refused_count.dropped,
     );
-    for rejected in &history.rejected {
+    for rejected in &refused.items {
         println!("   refused {} wei: {}", rejected.update.amount_wei, rejected.reason);
     }
     Ok(())

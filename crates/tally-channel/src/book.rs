@@ -1,43 +1,32 @@
-//! [`ChannelBook`]: the shell. Loads what the core needs from a
-//! [`Store`], calls the core, commits the result atomically.
-//!
-//! # Key layout (namespace `"channel"`)
-//!
-//! Per channel, after `"channel" / kind / chain_id u64 / contract 20 / channel_id 32`:
-//!
-//! | kind | rest | value |
-//! |---|---|---|
-//! | `c` | | the folded channel (intents included) and the next event sequence number |
-//! | `f` | | the fold's latest events and `is_invalid_reason` |
-//! | `e` | seq u64 | a [`ChannelEvent`] |
-//! | `i` | event hash 32 | the seq of that event (makes inserts idempotent) |
-//! | `h` | | the head: the latest [`StateUpdate`] and the next update id |
-//! | `s` | amount 32 (big-endian) | a [`StoredStateUpdate`]; the amount index |
-//! | `r` | update hash 32 | a [`RejectedUpdate`] (audit) |
-//!
-//! Across channels: `b / chain_id / block_number / contract / channel_id / seq`
-//! indexes chain events by block (for reorgs), `snd / sender / chain_id /
-//! contract / channel_id` and `rcv / receiver / ...` index channels by party.
-//!
-//! The latest state is the head record and the same-amount check is the
-//! amount index: `insert_state_update` reads exactly three keys, whatever
-//! the number of updates stored.
+//! [`ChannelBook`]: the shell. Each method loads what the core needs from a
+//! [`Store`], asks the core what to do, and commits the result atomically.
+//! The rules live in the core ([`crate::update`], [`crate::channel`]), the
+//! key layout in [`crate::keys`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use tally_store::key::{KeyBuilder, KeyError, KeyReader};
-use tally_store::{RetryPolicy, Store, StoreError, Txn, codec, scan_all, transact};
+use tally_store::key::KeyError;
+use tally_store::{RetryPolicy, Store, StoreError, Txn, codec, transact};
 
-use crate::channel::{Channel, ChannelEvent, ChannelKey, FoldedChannel, fold_events};
+use crate::channel::{
+    Channel, ChannelEvent, ChannelKey, FoldedChannel, IdentityClash, RecentBlocks, Sighting, fold_events, recognize,
+};
 use crate::json::{InputError, parse_channel_event, parse_state_update};
 use crate::keccak256;
+use crate::keys::{self, Party};
 use crate::signature::{Scheme, SignaturePolicy};
-use crate::status::{ChannelStatus, RecentBlocksResult, StateUpdateOutcome, StateUpdateRejection, StateUpdateResult};
-use crate::types::{Address, BlockHash, ChainId, ChannelId};
-use crate::update::{Decision, StateUpdate, StateUpdateStatus, UpdateContext, decide, remaining_balance, status_of};
+use crate::status::{
+    ChannelStatus, HistoryCursor, HistoryPage, RecentBlocksResult, StateUpdateOutcome, StateUpdateRejection,
+    StateUpdateResult,
+};
+use crate::types::{Address, BlockHash, ChainId};
+use crate::update::{
+    Decision, RejectedCount, RejectedUpdate, StateUpdate, StateUpdateStatus, StoredStateUpdate, UpdateContext,
+    UpdateHead, decide, status_of,
+};
 
-const NAMESPACE: &str = "channel";
 /// The most events one channel may have; beyond it inserts fail with
 /// [`ChannelError::TooManyEvents`].
 pub const MAX_EVENTS_PER_CHANNEL: u64 = 10_000;
@@ -53,11 +42,12 @@ const PAGE: usize = 1_000;
 #[non_exhaustive]
 pub enum ChannelError {
     /// The store failed (after a failed commit the call may or may not have
-    /// applied; calling again is safe: every call is idempotent).
+    /// applied; calling again is safe: every call is idempotent). A stored
+    /// record that does not decode is a [`StoreError::Codec`] naming its key.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// A stored record does not decode.
-    #[error("corrupt channel record: {0}")]
+    /// A value could not be encoded to be hashed (a digest of an update).
+    #[error("channel value could not be encoded: {0}")]
     Codec(#[from] codec::CodecError),
     /// A stored key does not decode.
     #[error("corrupt channel key: {0}")]
@@ -65,20 +55,83 @@ pub enum ChannelError {
     /// A JSON input was refused.
     #[error("invalid input ({reason}): {0}", reason = .0.reason())]
     Input(#[from] InputError),
+    /// A stored event has the new event's
+    /// [identity](crate::channel#identity-when-two-sightings-are-one-event)
+    /// (its log position, or its block, type, sender and fields) but says
+    /// something else: the event source contradicts itself. Nothing was
+    /// stored.
+    #[error(transparent)]
+    IdentityClash(#[from] IdentityClash),
     /// The channel already has [`MAX_EVENTS_PER_CHANNEL`] events.
-    #[error("channel has {MAX_EVENTS_PER_CHANNEL} events already")]
-    TooManyEvents,
-    /// A [`set_recent_blocks`](ChannelBook::set_recent_blocks) call over
-    /// its limits ([`MAX_RECENT_BLOCKS`] hashes, [`MAX_REORG_EVENTS`] events).
-    #[error("set_recent_blocks over its limits: {0}")]
-    TooManyBlocks(String),
-    /// Stored records contradict each other (a bug or tampering).
-    #[error("inconsistent channel records: {0}")]
-    Inconsistent(String),
+    #[error("channel has {max_events} events already")]
+    TooManyEvents {
+        /// The limit, [`MAX_EVENTS_PER_CHANNEL`].
+        max_events: u64,
+    },
+    /// A [`set_recent_blocks`](ChannelBook::set_recent_blocks) call named
+    /// more than [`MAX_RECENT_BLOCKS`] block hashes; nothing was read.
+    #[error("set_recent_blocks takes at most {max_hashes} block hashes, got {hashes}")]
+    TooManyBlockHashes {
+        /// How many hashes the call named.
+        hashes: usize,
+        /// The limit, [`MAX_RECENT_BLOCKS`].
+        max_hashes: usize,
+    },
+    /// A [`set_recent_blocks`](ChannelBook::set_recent_blocks) call would
+    /// look at more than [`MAX_REORG_EVENTS`] events (its first block is too
+    /// far back); nothing was changed. Call again with a later first block.
+    #[error("set_recent_blocks looks at most at {max_events} events; the blocks listed hold more")]
+    TooManyReorgEvents {
+        /// The limit, [`MAX_REORG_EVENTS`].
+        max_events: usize,
+    },
+    /// Stored records contradict each other (a bug or tampering): `what`
+    /// says how, `key` is the store key where it showed.
+    #[error("inconsistent channel records at key {}: {what}", crate::types::encode_hex(.key))]
+    Inconsistent {
+        /// What was inconsistent.
+        what: Inconsistency,
+        /// The store key of the record that showed it.
+        key: Vec<u8>,
+    },
 }
 
-/// How a [`ChannelBook`] checks signatures and retries.
-#[derive(Debug, Clone, Default)]
+/// How stored channel records contradicted each other; see
+/// [`ChannelError::Inconsistent`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum Inconsistency {
+    /// A state update is stored under the new one's amount but the channel
+    /// has no head (the key is the head's).
+    #[error("a stored state update but no channel head")]
+    StateUpdateWithoutHead,
+    /// The channel has used every state update id (the key is the head's).
+    #[error("state update ids exhausted")]
+    StateUpdateIdsExhausted,
+    /// The block index names an event that is not stored (the key is the
+    /// event's).
+    #[error("the block index names a missing event")]
+    BlockIndexWithoutEvent,
+    /// The identity index names an event that is not stored (the key is the
+    /// event's).
+    #[error("the identity index names a missing event")]
+    IdentityWithoutEvent,
+    /// A key under this crate's namespace does not have the kind or prefix
+    /// its place implies (the key is that key).
+    #[error("a key of another kind where a channel key was expected")]
+    UnexpectedKey,
+}
+
+/// How many refused updates a channel keeps for audit by default; see
+/// [`ChannelBookConfig::max_rejected_per_channel`].
+pub const DEFAULT_MAX_REJECTED_PER_CHANNEL: u64 = 1_000;
+
+/// The most entries one history page returns; see
+/// [`ChannelBook::channel_events`].
+pub const MAX_HISTORY_PAGE: usize = 1_000;
+
+/// How a [`ChannelBook`] checks signatures, retries and bounds its audit log.
+#[derive(Debug, Clone)]
 pub struct ChannelBookConfig {
     /// The scheme for contracts not listed in `schemes`.
     pub default_scheme: Scheme,
@@ -88,6 +141,26 @@ pub struct ChannelBookConfig {
     pub policy: SignaturePolicy,
     /// Retries on commit conflicts.
     pub retry: RetryPolicy,
+    /// How many refused updates each channel keeps for audit (default
+    /// [`DEFAULT_MAX_REJECTED_PER_CHANNEL`]): the first ones are kept, later
+    /// ones are only counted ([`ChannelBook::rejected_count`]), so a sender
+    /// flooding a channel with bad updates cannot grow the store without
+    /// bound. `0` keeps none.
+    pub max_rejected_per_channel: u64,
+}
+
+impl Default for ChannelBookConfig {
+    /// Every contract [`Scheme::Unidirectional`], the contracts' signature
+    /// policy, the default retries, [`DEFAULT_MAX_REJECTED_PER_CHANNEL`].
+    fn default() -> Self {
+        ChannelBookConfig {
+            default_scheme: Scheme::default(),
+            schemes: BTreeMap::new(),
+            policy: SignaturePolicy::default(),
+            retry: RetryPolicy::default(),
+            max_rejected_per_channel: DEFAULT_MAX_REJECTED_PER_CHANNEL,
+        }
+    }
 }
 
 impl ChannelBookConfig {
@@ -106,79 +179,20 @@ impl ChannelBookConfig {
     }
 }
 
-/// A stored state update with its id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredStateUpdate {
-    /// Unique within the channel, from 1, in storage order.
-    pub id: u64,
-    /// The update.
-    pub update: StateUpdate,
-}
-
-/// A refused state update, kept for audit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RejectedUpdate {
-    /// The reason code.
-    pub reason: String,
-    /// The precise reason.
-    pub detail: String,
-    /// The status it had.
-    pub status: StateUpdateStatus,
-    /// The update as received.
-    pub update: StateUpdate,
-}
-
-/// Everything stored about one channel.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChannelHistory {
-    /// Events and intents in insertion order (with their current validity).
-    pub events: Vec<ChannelEvent>,
-    /// Stored state updates, by amount.
-    pub state_updates: Vec<StoredStateUpdate>,
-    /// Refused state updates.
-    pub rejected: Vec<RejectedUpdate>,
-}
-
+/// The `c` record: the channel folded with intents, and the next event seq.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct ChannelRecord {
     channel: Channel,
     next_event_seq: u64,
 }
 
+/// The `f` record: what a fold says besides the channel.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct FoldExtras {
     latest_event: Option<ChannelEvent>,
     latest_intent_event: Option<ChannelEvent>,
     latest_chain_event: Option<ChannelEvent>,
     is_invalid_reason: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Head {
-    latest: StateUpdate,
-    next_id: u64,
-}
-
-fn channel_key(kind: &str, key: &ChannelKey) -> KeyBuilder {
-    KeyBuilder::new(NAMESPACE)
-        .str(kind)
-        .u64(key.chain_id.0)
-        .fixed(key.contract_id.as_bytes())
-        .fixed(key.channel_id.as_bytes())
-}
-
-fn party_key(kind: &str, party: &Address) -> KeyBuilder {
-    KeyBuilder::new(NAMESPACE).str(kind).fixed(party.as_bytes())
-}
-
-fn block_prefix(chain_id: ChainId) -> KeyBuilder {
-    KeyBuilder::new(NAMESPACE).str("b").u64(chain_id.0)
-}
-
-fn decode_opt<T: serde::de::DeserializeOwned>(
-    bytes: Option<tally_store::bytes::Bytes>,
-) -> Result<Option<T>, ChannelError> {
-    Ok(bytes.map(|bytes| codec::decode(&bytes)).transpose()?)
 }
 
 /// A book of Machinomy channels on a [`Store`]: pg-machinomy's API.
@@ -232,14 +246,14 @@ impl<S: Store> ChannelBook<S> {
     pub fn insert_state_update(&self, update: StateUpdate) -> Result<StateUpdateOutcome, ChannelError> {
         let key = update.key();
         let scheme = self.config.scheme_for(key.chain_id, key.contract_id);
-        let amount_key = channel_key("s", &key).fixed(&update.amount_wei.to_big_endian()).build();
-        let head_key = channel_key("h", &key).build();
-        let record_key = channel_key("c", &key).build();
+        let head_key = keys::head(&key);
+        let amount_key = keys::state_update(&key, update.amount_wei);
         transact(&self.store, &self.config.retry, |txn| {
-            let record: Option<ChannelRecord> = decode_opt(txn.get(&record_key)?)?;
-            let channel = record.map_or_else(|| Channel::unopened(key), |record| record.channel);
-            let head: Option<Head> = decode_opt(txn.get(&head_key)?)?;
-            let same_amount: Option<StoredStateUpdate> = decode_opt(txn.get(&amount_key)?)?;
+            // Load: three keys, whatever the number of updates stored.
+            let channel = load_channel(txn, &key)?;
+            let head: Option<UpdateHead> = txn.get_as(&head_key)?;
+            let same_amount: Option<StoredStateUpdate> = txn.get_as(&amount_key)?;
+            // Decide.
             let context = UpdateContext {
                 scheme,
                 policy: self.config.policy,
@@ -248,57 +262,44 @@ impl<S: Store> ChannelBook<S> {
                 same_amount: same_amount.as_ref().map(|stored| &stored.update),
             };
             let (decision, status) = decide(&update, &context);
+            // Commit.
             match decision {
-                Decision::Insert { is_latest } => {
-                    let id = head.as_ref().map_or(1, |head| head.next_id);
-                    let latest = match head {
-                        Some(head) if !is_latest => head.latest,
-                        _ => update.clone(),
-                    };
-                    let next_id = id
-                        .checked_add(1)
-                        .ok_or_else(|| ChannelError::Inconsistent("state update ids exhausted".into()))?;
-                    txn.put(
-                        amount_key.clone(),
-                        codec::encode(&StoredStateUpdate {
-                            id,
-                            update: update.clone(),
-                        })?,
-                    );
-                    let new_head = Head { latest, next_id };
-                    txn.put(head_key.clone(), codec::encode(&new_head)?);
-                    Ok(StateUpdateOutcome::Accepted(accepted(
-                        Some(id),
-                        true,
-                        status,
-                        new_head.latest,
-                        &channel,
-                    )))
+                Decision::Insert { .. } => {
+                    let (stored, new_head) =
+                        UpdateHead::after_insert(head.as_ref(), &update).ok_or_else(|| ChannelError::Inconsistent {
+                            what: Inconsistency::StateUpdateIdsExhausted,
+                            key: head_key.clone(),
+                        })?;
+                    debug_assert_eq!(new_head.latest == update, status.is_latest);
+                    txn.put_as(amount_key.clone(), &stored)?;
+                    txn.put_as(head_key.clone(), &new_head)?;
+                    let result = StateUpdateResult::new(Some(stored.id), true, status, new_head.latest, &channel);
+                    Ok(StateUpdateOutcome::Accepted(result))
                 }
                 Decision::Duplicate => {
-                    let head = head.ok_or_else(|| {
-                        ChannelError::Inconsistent("a stored state update but no channel head".into())
+                    let head = head.ok_or_else(|| ChannelError::Inconsistent {
+                        what: Inconsistency::StateUpdateWithoutHead,
+                        key: head_key.clone(),
                     })?;
-                    Ok(StateUpdateOutcome::Accepted(accepted(
-                        None,
-                        false,
-                        status,
-                        head.latest,
-                        &channel,
-                    )))
+                    let result = StateUpdateResult::new(None, false, status, head.latest, &channel);
+                    Ok(StateUpdateOutcome::Accepted(result))
                 }
                 Decision::Reject(rejection) => {
-                    let rejected = RejectedUpdate {
-                        reason: rejection.code().to_owned(),
-                        detail: rejection.to_string(),
-                        status: status.clone(),
-                        update: update.clone(),
-                    };
-                    let audit_key = channel_key("r", &key)
-                        .fixed(&keccak256(&codec::encode(&update)?))
-                        .build();
+                    // Kept for audit once, up to the cap; past it, counted.
+                    let audit_key = keys::rejected(&key, &keccak256(&codec::encode(&update)?));
                     if txn.get(&audit_key)?.is_none() {
-                        txn.put(audit_key, codec::encode(&rejected)?);
+                        let count_key = keys::rejected_count(&key);
+                        let mut count: RejectedCount = txn.get_as(&count_key)?.unwrap_or_default();
+                        if count.record(self.config.max_rejected_per_channel) {
+                            let rejected = RejectedUpdate {
+                                reason: rejection.code().to_owned(),
+                                detail: rejection.to_string(),
+                                status: status.clone(),
+                                update: update.clone(),
+                            };
+                            txn.put_as(audit_key, &rejected)?;
+                        }
+                        txn.put_as(count_key, &count)?;
                     }
                     Ok(StateUpdateOutcome::Rejected(StateUpdateRejection::new(
                         status, &rejection,
@@ -321,63 +322,102 @@ impl<S: Store> ChannelBook<S> {
 
     /// What [`insert_state_update`](Self::insert_state_update) would say of
     /// `update`, without storing anything (pg-machinomy's
-    /// `getStateUpdateStatus`).
+    /// `getStateUpdateStatus`), from one consistent snapshot of the three
+    /// keys it reads (checked like [`channel_status`](Self::channel_status)).
     ///
     /// # Errors
     /// [`ChannelError::Store`] and corruption errors.
     pub fn state_update_status(&self, update: &StateUpdate) -> Result<StateUpdateStatus, ChannelError> {
         let key = update.key();
-        let record: Option<ChannelRecord> =
-            decode_opt(self.store.get(&channel_key("c", &key).build())?.map(|v| v.value))?;
-        let channel = record.map_or_else(|| Channel::unopened(key), |record| record.channel);
-        let head: Option<Head> = decode_opt(self.store.get(&channel_key("h", &key).build())?.map(|v| v.value))?;
-        let amount_key = channel_key("s", &key).fixed(&update.amount_wei.to_big_endian()).build();
-        let same: Option<StoredStateUpdate> = decode_opt(self.store.get(&amount_key)?.map(|v| v.value))?;
-        let context = UpdateContext {
-            scheme: self.config.scheme_for(key.chain_id, key.contract_id),
-            policy: self.config.policy,
-            channel: &channel,
-            latest: head.as_ref().map(|head| &head.latest),
-            same_amount: same.as_ref().map(|stored| &stored.update),
-        };
-        let (_, status) = decide(update, &context);
-        debug_assert_eq!(status, status_of(update, status.signature_valid, &context));
-        Ok(status)
+        transact(&self.store, &self.config.retry, |txn| {
+            let channel = load_channel(txn, &key)?;
+            let head: Option<UpdateHead> = txn.get_as(&keys::head(&key))?;
+            let same: Option<StoredStateUpdate> = txn.get_as(&keys::state_update(&key, update.amount_wei))?;
+            let context = UpdateContext {
+                scheme: self.config.scheme_for(key.chain_id, key.contract_id),
+                policy: self.config.policy,
+                channel: &channel,
+                latest: head.as_ref().map(|head| &head.latest),
+                same_amount: same.as_ref().map(|stored| &stored.update),
+            };
+            let (_, status) = decide(update, &context);
+            debug_assert_eq!(status, status_of(update, status.signature_valid, &context));
+            Ok(status)
+        })
     }
 
     /// Inserts a contract event, or an intent when `block_hash` is `None`
     /// (pg-machinomy's `insertChannelEvent` and `insertChannelIntent`), and
-    /// returns the channel's new status. `block_is_valid` is ignored (set
-    /// true). Inserting the same event again (same fields, block and `ts`)
-    /// changes nothing.
+    /// returns the channel's new status. The event is stored
+    /// [as inserted](ChannelEvent::as_inserted) (`block_is_valid` is
+    /// ignored).
+    ///
+    /// Inserting an event already stored changes nothing, whatever its `ts`:
+    /// events are recognised by their
+    /// [identity](crate::channel#identity-when-two-sightings-are-one-event),
+    /// the log position when the event has one, else its block, type,
+    /// sender and fields (an intent: all it says, `ts` included).
     ///
     /// # Errors
-    /// [`ChannelError::TooManyEvents`], store and corruption errors. An event
-    /// that does not fit the channel is stored and shows as `is_invalid`.
+    /// [`ChannelError::TooManyEvents`], [`ChannelError::IdentityClash`] (a
+    /// stored event has this one's identity but other content; nothing is
+    /// stored), store and corruption errors. An event that does not fit the
+    /// channel is stored and shows as `is_invalid`.
     pub fn insert_channel_event(&self, event: ChannelEvent) -> Result<ChannelStatus, ChannelError> {
-        let mut event = event;
-        event.block_is_valid = true;
+        let event = event.as_inserted();
         let key = event.key();
-        let event_hash = keccak256(&codec::encode(&event)?);
-        let identity_key = channel_key("i", &key).fixed(&event_hash).build();
-        let record_key = channel_key("c", &key).build();
+        let identity_key = keys::identity(&key, &event.identity().digest(&key));
+        // A positioned chain event is also indexed by its content, so that a
+        // sighting without the position is recognised.
+        let content_key = event
+            .content_identity()
+            .filter(|_| event.log.is_some())
+            .map(|identity| keys::identity(&key, &identity.digest(&key)));
         transact(&self.store, &self.config.retry, |txn| {
-            if txn.get(&identity_key)?.is_some() {
-                return load_status(txn, &key, true);
+            // Load: the stored events with this identity (or content).
+            let by_identity = load_identified(txn, &key, &identity_key)?;
+            let by_content = match (&by_identity, &content_key) {
+                (None, Some(content_key)) => load_identified(txn, &key, content_key)?,
+                _ => None,
+            };
+            let record: Option<ChannelRecord> = txn.get_as(&keys::record(&key))?;
+            let next_seq = record.as_ref().map_or(0, |record| record.next_event_seq);
+            // Decide.
+            let sighting = recognize(
+                &event,
+                by_identity.as_ref().map(|(seq, stored)| (*seq, stored)),
+                by_content.as_ref().map(|(seq, stored)| (*seq, stored)),
+            )?;
+            // Commit.
+            match sighting {
+                Sighting::Seen { .. } => {}
+                Sighting::Locates { seq } => {
+                    // `recognize` locates only the event found by content.
+                    debug_assert!(by_content.as_ref().is_some_and(|(found, _)| *found == seq));
+                    let mut stored = by_content.map_or_else(|| event.clone(), |(_, stored)| stored);
+                    stored.log = event.log;
+                    txn.put_as(identity_key.clone(), &seq)?;
+                    let written = BTreeMap::from([(seq, stored)]);
+                    write_events_and_refold(txn, &key, record, next_seq, &written)?;
+                }
+                Sighting::New => {
+                    if next_seq >= MAX_EVENTS_PER_CHANNEL {
+                        return Err(ChannelError::TooManyEvents {
+                            max_events: MAX_EVENTS_PER_CHANNEL,
+                        });
+                    }
+                    let seq = next_seq;
+                    txn.put_as(identity_key.clone(), &seq)?;
+                    if let (Some(content_key), None) = (&content_key, &by_content) {
+                        txn.put_as(content_key.clone(), &seq)?;
+                    }
+                    if !event.is_intent() {
+                        txn.put(keys::block_index_entry(&event, seq), Vec::new());
+                    }
+                    let written = BTreeMap::from([(seq, event.clone())]);
+                    write_events_and_refold(txn, &key, record, seq + 1, &written)?;
+                }
             }
-            let record: Option<ChannelRecord> = decode_opt(txn.get(&record_key)?)?;
-            let seq = record.as_ref().map_or(0, |record| record.next_event_seq);
-            if seq >= MAX_EVENTS_PER_CHANNEL {
-                return Err(ChannelError::TooManyEvents);
-            }
-            txn.put(channel_key("e", &key).u64(seq).build(), codec::encode(&event)?);
-            txn.put(identity_key.clone(), seq.to_be_bytes().to_vec());
-            if event.block_hash.is_some() {
-                txn.put(block_index_key(&event, seq), Vec::new());
-            }
-            let mut overrides = BTreeMap::new();
-            overrides.insert(seq, event.clone());
-            refold(txn, &key, record, seq + 1, &overrides)?;
             load_status(txn, &key, true)
         })
     }
@@ -424,11 +464,13 @@ impl<S: Store> ChannelBook<S> {
     /// `hashes[n]` is the hash of block `first_block_number + n` on chain
     /// `chain_id`. Every chain event at or above `first_block_number` is
     /// valid iff its block hash is the listed one (events past the end of
-    /// the list become invalid), and the affected channels are refolded.
+    /// the list become invalid; see [`RecentBlocks`]), and the affected
+    /// channels are refolded.
     ///
     /// # Errors
-    /// [`ChannelError::TooManyBlocks`] past [`MAX_RECENT_BLOCKS`] hashes or
-    /// [`MAX_REORG_EVENTS`] events; store and corruption errors.
+    /// [`ChannelError::TooManyBlockHashes`] past [`MAX_RECENT_BLOCKS`] hashes,
+    /// [`ChannelError::TooManyReorgEvents`] past [`MAX_REORG_EVENTS`] events;
+    /// store and corruption errors.
     pub fn set_recent_blocks(
         &self,
         chain_id: ChainId,
@@ -436,11 +478,19 @@ impl<S: Store> ChannelBook<S> {
         hashes: &[BlockHash],
     ) -> Result<RecentBlocksResult, ChannelError> {
         if hashes.len() > MAX_RECENT_BLOCKS {
-            return Err(ChannelError::TooManyBlocks(format!("{} hashes", hashes.len())));
+            return Err(ChannelError::TooManyBlockHashes {
+                hashes: hashes.len(),
+                max_hashes: MAX_RECENT_BLOCKS,
+            });
         }
-        let prefix = block_prefix(chain_id).build();
-        let start = block_prefix(chain_id).u64(first_block_number).build();
+        let blocks = RecentBlocks {
+            first_block_number,
+            hashes,
+        };
+        let prefix = keys::block_index(chain_id);
+        let start = keys::block_index_before(chain_id, first_block_number);
         transact(&self.store, &self.config.retry, |txn| {
+            // Load and decide, event by event: which ones change validity.
             let mut changed: BTreeMap<ChannelKey, BTreeMap<u64, ChannelEvent>> = BTreeMap::new();
             let mut updated_event_count = 0u64;
             let mut seen = 0usize;
@@ -450,24 +500,24 @@ impl<S: Store> ChannelBook<S> {
                 for entry in &page.entries {
                     seen += 1;
                     if seen > MAX_REORG_EVENTS {
-                        return Err(ChannelError::TooManyBlocks(format!(
-                            "more than {MAX_REORG_EVENTS} events"
-                        )));
+                        return Err(ChannelError::TooManyReorgEvents {
+                            max_events: MAX_REORG_EVENTS,
+                        });
                     }
-                    let (block_number, key, seq) = read_block_index_key(&entry.key)?;
-                    let event_key = channel_key("e", &key).u64(seq).build();
-                    let mut event: ChannelEvent = decode_opt(txn.get(&event_key)?)?
-                        .ok_or_else(|| ChannelError::Inconsistent("block index names a missing event".into()))?;
-                    let listed = block_number
-                        .checked_sub(first_block_number)
-                        .and_then(|offset| usize::try_from(offset).ok())
-                        .and_then(|offset| hashes.get(offset));
-                    let valid = listed.is_some() && listed.copied() == event.block_hash;
-                    if valid != event.block_is_valid {
-                        event.block_is_valid = valid;
-                        txn.put(event_key, codec::encode(&event)?);
-                        updated_event_count += 1;
-                        changed.entry(key).or_default().insert(seq, event);
+                    let (_block_number, key, seq) = keys::read_block_index_entry(&entry.key)?;
+                    let event_key = keys::event(&key, seq);
+                    let mut event: ChannelEvent =
+                        txn.get_as(&event_key)?.ok_or_else(|| ChannelError::Inconsistent {
+                            what: Inconsistency::BlockIndexWithoutEvent,
+                            key: event_key.clone(),
+                        })?;
+                    match blocks.validity(&event) {
+                        Some(valid) if valid != event.block_is_valid => {
+                            event.block_is_valid = valid;
+                            updated_event_count += 1;
+                            changed.entry(key).or_default().insert(seq, event);
+                        }
+                        _ => {}
                     }
                 }
                 match page.next_after() {
@@ -475,11 +525,12 @@ impl<S: Store> ChannelBook<S> {
                     None => break,
                 }
             }
+            // Commit: every changed channel's events, and its refold.
             let mut updated_channels = Vec::with_capacity(changed.len());
-            for (key, overrides) in &changed {
-                let record: Option<ChannelRecord> = decode_opt(txn.get(&channel_key("c", key).build())?)?;
+            for (key, written) in &changed {
+                let record: Option<ChannelRecord> = txn.get_as(&keys::record(key))?;
                 let next_seq = record.as_ref().map_or(0, |record| record.next_event_seq);
-                refold(txn, key, record, next_seq, overrides)?;
+                write_events_and_refold(txn, key, record, next_seq, written)?;
                 updated_channels.push(load_status(txn, key, true)?);
             }
             Ok(RecentBlocksResult {
@@ -500,7 +551,7 @@ impl<S: Store> ChannelBook<S> {
         after: Option<&ChannelKey>,
         limit: usize,
     ) -> Result<Vec<ChannelKey>, ChannelError> {
-        self.channels_by_party("snd", sender, after, limit)
+        self.channels_by_party(Party::Sender, sender, after, limit)
     }
 
     /// Channels whose receiver is `receiver`, like
@@ -514,172 +565,208 @@ impl<S: Store> ChannelBook<S> {
         after: Option<&ChannelKey>,
         limit: usize,
     ) -> Result<Vec<ChannelKey>, ChannelError> {
-        self.channels_by_party("rcv", receiver, after, limit)
+        self.channels_by_party(Party::Receiver, receiver, after, limit)
     }
 
     fn channels_by_party(
         &self,
-        kind: &str,
-        party: &Address,
+        party: Party,
+        address: &Address,
         after: Option<&ChannelKey>,
         limit: usize,
     ) -> Result<Vec<ChannelKey>, ChannelError> {
-        let prefix = party_key(kind, party).build();
-        let after_key = after.map(|key| party_index_key(kind, party, key));
+        let prefix = keys::party_channels(party, address);
+        let after_key = after.map(|key| keys::party_index_entry(party, address, key));
         let limit = limit.clamp(1, tally_store::MAX_SCAN_LIMIT);
         let page = self.store.scan(&prefix, after_key.as_deref(), limit)?;
         page.entries
             .iter()
-            .map(|entry| read_party_index_key(kind, &entry.key))
+            .map(|entry| keys::read_party_index_entry(party, &entry.key))
             .collect()
     }
 
-    /// Everything stored about a channel: its events (insertion order), its
-    /// state updates (by amount) and its refused updates.
+    /// A page of the channel's events and intents, in insertion order, with
+    /// their current validity: up to `limit` (clamped to
+    /// `1..=`[`MAX_HISTORY_PAGE`]) after `after` (`None`: from the start).
+    ///
+    /// Each page is read on its own: a writer between two pages may add
+    /// entries to a later one (none is returned twice, none skipped that
+    /// was there throughout).
     ///
     /// # Errors
     /// Store and corruption errors.
-    pub fn channel_history(&self, key: &ChannelKey) -> Result<ChannelHistory, ChannelError> {
-        fn all<S: Store, T: serde::de::DeserializeOwned>(store: &S, prefix: Vec<u8>) -> Result<Vec<T>, ChannelError> {
-            scan_all(store, &prefix, PAGE)
-                .map(|entry| Ok(codec::decode(&entry?.value)?))
-                .collect()
-        }
-        Ok(ChannelHistory {
-            events: all(&self.store, channel_key("e", key).build())?,
-            state_updates: all(&self.store, channel_key("s", key).build())?,
-            rejected: all(&self.store, channel_key("r", key).build())?,
+    pub fn channel_events(
+        &self,
+        key: &ChannelKey,
+        after: Option<&HistoryCursor>,
+        limit: usize,
+    ) -> Result<HistoryPage<ChannelEvent>, ChannelError> {
+        self.history_page(keys::events(key), after, limit)
+    }
+
+    /// A page of the channel's stored state updates, by amount; paged like
+    /// [`channel_events`](Self::channel_events).
+    ///
+    /// # Errors
+    /// Store and corruption errors.
+    pub fn channel_state_updates(
+        &self,
+        key: &ChannelKey,
+        after: Option<&HistoryCursor>,
+        limit: usize,
+    ) -> Result<HistoryPage<StoredStateUpdate>, ChannelError> {
+        self.history_page(keys::state_updates(key), after, limit)
+    }
+
+    /// A page of the channel's refused updates kept for audit (at most
+    /// [`ChannelBookConfig::max_rejected_per_channel`]), in an arbitrary but
+    /// stable order; paged like [`channel_events`](Self::channel_events).
+    /// [`rejected_count`](Self::rejected_count) says how many more were
+    /// refused and not kept.
+    ///
+    /// # Errors
+    /// Store and corruption errors.
+    pub fn channel_rejected_updates(
+        &self,
+        key: &ChannelKey,
+        after: Option<&HistoryCursor>,
+        limit: usize,
+    ) -> Result<HistoryPage<RejectedUpdate>, ChannelError> {
+        self.history_page(keys::rejected_updates(key), after, limit)
+    }
+
+    /// How many refused updates the channel keeps for audit, and how many
+    /// were refused after that log was full.
+    ///
+    /// # Errors
+    /// Store and corruption errors.
+    pub fn rejected_count(&self, key: &ChannelKey) -> Result<RejectedCount, ChannelError> {
+        transact(&self.store, &self.config.retry, |txn| {
+            Ok(txn.get_as(&keys::rejected_count(key))?.unwrap_or_default())
         })
     }
-}
 
-fn accepted(
-    id: Option<u64>,
-    created: bool,
-    status: StateUpdateStatus,
-    latest: StateUpdate,
-    channel: &Channel,
-) -> StateUpdateResult {
-    let channel_payment_wei = latest.amount_wei;
-    StateUpdateResult {
-        id,
-        created,
-        is_latest: status.is_latest,
-        added_amount_wei: status.added_amount_wei,
-        status,
-        channel_remaining_balance_wei: remaining_balance(channel, Some(channel_payment_wei)),
-        channel_payment_wei,
-        latest_state: latest,
+    fn history_page<T: DeserializeOwned>(
+        &self,
+        prefix: Vec<u8>,
+        after: Option<&HistoryCursor>,
+        limit: usize,
+    ) -> Result<HistoryPage<T>, ChannelError> {
+        let after_key = after.map(|cursor| [prefix.as_slice(), cursor.as_bytes()].concat());
+        let page = self
+            .store
+            .scan(&prefix, after_key.as_deref(), limit.clamp(1, MAX_HISTORY_PAGE))?;
+        let items = page
+            .entries
+            .iter()
+            .map(|entry| codec::decode(&entry.value).map_err(|error| StoreError::codec(&entry.key, error).into()))
+            .collect::<Result<Vec<T>, ChannelError>>()?;
+        let next = match page.next_after() {
+            Some(last) => Some(HistoryCursor::from_bytes(keys::suffix(last, &prefix)?.to_vec())),
+            None => None,
+        };
+        Ok(HistoryPage { items, next })
     }
 }
 
-fn block_index_key(event: &ChannelEvent, seq: u64) -> Vec<u8> {
-    block_prefix(event.chain_id)
-        .u64(event.block_number)
-        .fixed(event.contract_id.as_bytes())
-        .fixed(event.channel_id.as_bytes())
-        .u64(seq)
-        .build()
-}
-
-fn read_block_index_key(key: &[u8]) -> Result<(u64, ChannelKey, u64), ChannelError> {
-    let mut reader = KeyReader::new(NAMESPACE, key)?;
-    reader.str()?;
-    let chain_id = ChainId(reader.u64()?);
-    let block_number = reader.u64()?;
-    let contract_id = Address(reader.fixed()?);
-    let channel_id = ChannelId(reader.fixed()?);
-    let seq = reader.u64()?;
-    reader.finish()?;
-    Ok((
-        block_number,
-        ChannelKey {
-            chain_id,
-            contract_id,
-            channel_id,
-        },
-        seq,
-    ))
-}
-
-fn party_index_key(kind: &str, party: &Address, key: &ChannelKey) -> Vec<u8> {
-    party_key(kind, party)
-        .u64(key.chain_id.0)
-        .fixed(key.contract_id.as_bytes())
-        .fixed(key.channel_id.as_bytes())
-        .build()
-}
-
-fn read_party_index_key(kind: &str, key: &[u8]) -> Result<ChannelKey, ChannelError> {
-    let mut reader = KeyReader::new(NAMESPACE, key)?;
-    let found = reader.str()?;
-    if found != kind {
-        return Err(ChannelError::Inconsistent(format!(
-            "index key of kind {found} under {kind}"
-        )));
-    }
-    let _party: [u8; 20] = reader.fixed()?;
-    let chain_id = ChainId(reader.u64()?);
-    let contract_id = Address(reader.fixed()?);
-    let channel_id = ChannelId(reader.fixed()?);
-    reader.finish()?;
-    Ok(ChannelKey {
-        chain_id,
-        contract_id,
-        channel_id,
-    })
-}
-
-/// Reads a channel's events through `txn` (so they become preconditions),
-/// with `overrides` (this transaction's own writes) in place.
-fn load_events<S: Store>(
+/// The stored event an identity index entry names: `(seq, event)`.
+fn load_identified<S: Store + ?Sized>(
     txn: &mut Txn<'_, S>,
     key: &ChannelKey,
-    overrides: &BTreeMap<u64, ChannelEvent>,
+    identity_key: &[u8],
+) -> Result<Option<(u64, ChannelEvent)>, ChannelError> {
+    let Some(seq) = txn.get_as::<u64>(identity_key)? else {
+        return Ok(None);
+    };
+    let event_key = keys::event(key, seq);
+    let event = txn.get_as(&event_key)?.ok_or(ChannelError::Inconsistent {
+        what: Inconsistency::IdentityWithoutEvent,
+        key: event_key,
+    })?;
+    Ok(Some((seq, event)))
+}
+
+/// The channel as its events make it (intents included): its `c` record.
+fn load_channel<S: Store + ?Sized>(txn: &mut Txn<'_, S>, key: &ChannelKey) -> Result<Channel, ChannelError> {
+    let record: Option<ChannelRecord> = txn.get_as(&keys::record(key))?;
+    Ok(record.map_or_else(|| Channel::unopened(*key), |record| record.channel))
+}
+
+/// Reads a channel's events, with `written` (this transaction's own
+/// writes) in place.
+///
+/// The events are read with [`Txn::scan_guarded`], guarded by the channel's
+/// `c` record: one precondition in all, not one per event (on PostgreSQL a
+/// row lock each, up to [`MAX_EVENTS_PER_CHANNEL`]). That is safe because
+/// every writer of a channel's `e` keys writes its `c` record in the same
+/// commit: events are written only by [`write_events_and_refold`], which
+/// always writes `c` (both `insert_channel_event` and `set_recent_blocks`
+/// go through it). So any commit that changes the events changes the
+/// guard, and a transaction that read them cannot commit, or return an
+/// error, on a stale view.
+fn load_events<S: Store + ?Sized>(
+    txn: &mut Txn<'_, S>,
+    key: &ChannelKey,
+    written: &BTreeMap<u64, ChannelEvent>,
 ) -> Result<Vec<ChannelEvent>, ChannelError> {
-    let prefix = channel_key("e", key).build();
+    let guard = keys::record(key);
+    let prefix = keys::events(key);
     let mut events: BTreeMap<u64, ChannelEvent> = BTreeMap::new();
     let mut after: Option<Vec<u8>> = None;
     loop {
-        let page = txn.scan(&prefix, after.as_deref(), PAGE)?;
+        let page = txn.scan_guarded(&guard, &prefix, after.as_deref(), PAGE)?;
         for entry in &page.entries {
-            let seq_bytes: [u8; 8] = entry
-                .key
-                .get(prefix.len()..)
-                .and_then(|rest| rest.try_into().ok())
-                .ok_or_else(|| ChannelError::Inconsistent("malformed event key".into()))?;
-            events.insert(u64::from_be_bytes(seq_bytes), codec::decode(&entry.value)?);
+            let seq_bytes: [u8; 8] =
+                keys::suffix(&entry.key, &prefix)?
+                    .try_into()
+                    .map_err(|_| ChannelError::Inconsistent {
+                        what: Inconsistency::UnexpectedKey,
+                        key: entry.key.clone(),
+                    })?;
+            let event = codec::decode(&entry.value).map_err(|error| StoreError::codec(&entry.key, error))?;
+            events.insert(u64::from_be_bytes(seq_bytes), event);
         }
         match page.next_after() {
             Some(last) => after = Some(last.to_vec()),
             None => break,
         }
     }
-    for (seq, event) in overrides {
+    for (seq, event) in written {
         events.insert(*seq, event.clone());
     }
     Ok(events.into_values().collect())
 }
 
-/// Refolds a channel after its events changed and writes the channel
-/// record, the fold extras and the party indexes.
-fn refold<S: Store>(
+/// The one writer of a channel's events: writes `written` (seq → event),
+/// refolds the channel and writes its `c` and `f` records and its party
+/// indexes. Writing `c` with the events is what makes the guarded read in
+/// [`load_events`] safe: `c` is rewritten even when the fold leaves the
+/// channel as it was (a position recorded, an event that does not fit), so
+/// do not skip an unchanged record here. A test store checks every batch
+/// for this.
+fn write_events_and_refold<S: Store + ?Sized>(
     txn: &mut Txn<'_, S>,
     key: &ChannelKey,
     old: Option<ChannelRecord>,
     next_event_seq: u64,
-    overrides: &BTreeMap<u64, ChannelEvent>,
+    written: &BTreeMap<u64, ChannelEvent>,
 ) -> Result<(), ChannelError> {
-    let events = load_events(txn, key, overrides)?;
-    let folded = fold_events(*key, &events, true);
-    let old_parties: BTreeSet<(&str, Address)> =
-        old.as_ref().map(|record| parties(&record.channel)).unwrap_or_default();
-    let new_parties = parties(&folded.channel);
-    for (kind, party) in old_parties.difference(&new_parties) {
-        txn.delete(party_index_key(kind, party, key));
+    debug_assert!(written.keys().all(|seq| *seq < next_event_seq));
+    let events = load_events(txn, key, written)?;
+    for (seq, event) in written {
+        txn.put_as(keys::event(key, *seq), event)?;
     }
-    for (kind, party) in new_parties.difference(&old_parties) {
-        txn.put(party_index_key(kind, party, key), Vec::new());
+    let folded = fold_events(*key, &events, true);
+    let old_parties: BTreeSet<Vec<u8>> = old
+        .as_ref()
+        .map(|record| keys::party_index_entries(&record.channel))
+        .unwrap_or_default();
+    let new_parties = keys::party_index_entries(&folded.channel);
+    for entry in old_parties.difference(&new_parties) {
+        txn.delete(entry.clone());
+    }
+    for entry in new_parties.difference(&old_parties) {
+        txn.put(entry.clone(), Vec::new());
     }
     let FoldedChannel {
         channel,
@@ -688,47 +775,32 @@ fn refold<S: Store>(
         latest_chain_event,
         is_invalid_reason,
     } = folded;
-    txn.put(
-        channel_key("c", key).build(),
-        codec::encode(&ChannelRecord {
-            channel,
-            next_event_seq,
-        })?,
-    );
-    txn.put(
-        channel_key("f", key).build(),
-        codec::encode(&FoldExtras {
-            latest_event,
-            latest_intent_event,
-            latest_chain_event,
-            is_invalid_reason,
-        })?,
-    );
+    let record = ChannelRecord {
+        channel,
+        next_event_seq,
+    };
+    txn.put_as(keys::record(key), &record)?;
+    let extras = FoldExtras {
+        latest_event,
+        latest_intent_event,
+        latest_chain_event,
+        is_invalid_reason,
+    };
+    txn.put_as(keys::fold_extras(key), &extras)?;
     Ok(())
 }
 
-fn parties(channel: &Channel) -> BTreeSet<(&'static str, Address)> {
-    let mut out = BTreeSet::new();
-    if let Some(sender) = channel.sender {
-        out.insert(("snd", sender));
-    }
-    if let Some(receiver) = channel.receiver {
-        out.insert(("rcv", receiver));
-    }
-    out
-}
-
-fn load_status<S: Store>(
+fn load_status<S: Store + ?Sized>(
     txn: &mut Txn<'_, S>,
     key: &ChannelKey,
     include_intent: bool,
 ) -> Result<ChannelStatus, ChannelError> {
-    let head: Option<Head> = decode_opt(txn.get(&channel_key("h", key).build())?)?;
+    let head: Option<UpdateHead> = txn.get_as(&keys::head(key))?;
     let folded = if include_intent {
-        let record: Option<ChannelRecord> = decode_opt(txn.get(&channel_key("c", key).build())?)?;
-        let extras: FoldExtras = decode_opt(txn.get(&channel_key("f", key).build())?)?.unwrap_or_default();
+        let channel = load_channel(txn, key)?;
+        let extras: FoldExtras = txn.get_as(&keys::fold_extras(key))?.unwrap_or_default();
         FoldedChannel {
-            channel: record.map_or_else(|| Channel::unopened(*key), |record| record.channel),
+            channel,
             latest_event: extras.latest_event,
             latest_intent_event: extras.latest_intent_event,
             latest_chain_event: extras.latest_chain_event,
@@ -739,4 +811,142 @@ fn load_status<S: Store>(
         fold_events(*key, &events, false)
     };
     Ok(ChannelStatus::new(folded, head.map(|head| head.latest)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channel::{EventFields, EventType};
+    use crate::types::ChannelId;
+    use tally_store::{Batch, MemStore};
+
+    fn opening(key: ChannelKey) -> ChannelEvent {
+        ChannelEvent {
+            chain_id: key.chain_id,
+            contract_id: key.contract_id,
+            channel_id: key.channel_id,
+            ts_ms: 1,
+            block_number: 10,
+            block_hash: Some(BlockHash([10; 32])),
+            block_is_valid: true,
+            sender: None,
+            event_type: EventType::DidOpen,
+            fields: EventFields {
+                sender: Some(Address([7; 20])),
+                receiver: Some(Address([9; 20])),
+                value_wei: Some(1u64.into()),
+                ..EventFields::default()
+            },
+            log: None,
+        }
+    }
+
+    /// Checks every committed batch: whoever writes a channel's `e` keys
+    /// writes its `c` record too (what makes the guarded event reads safe).
+    #[derive(Default)]
+    struct GuardChecked {
+        inner: MemStore,
+        batches_with_events: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Store for GuardChecked {
+        fn get(&self, key: &[u8]) -> Result<Option<tally_store::Versioned>, StoreError> {
+            self.inner.get(key)
+        }
+        fn scan(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<tally_store::Page, StoreError> {
+            self.inner.scan(prefix, after, limit)
+        }
+        fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+            let written: BTreeSet<&[u8]> = batch.ops().iter().map(|op| op.key()).collect();
+            let mut touched = false;
+            for key in &written {
+                let mut reader = tally_store::key::KeyReader::new(keys::NAMESPACE, key).unwrap();
+                if reader.str().unwrap() != "e" {
+                    continue;
+                }
+                let channel = ChannelKey {
+                    chain_id: ChainId(reader.u64().unwrap()),
+                    contract_id: Address(reader.fixed().unwrap()),
+                    channel_id: ChannelId(reader.fixed().unwrap()),
+                };
+                assert!(
+                    written.contains(keys::record(&channel).as_slice()),
+                    "a batch writes events of {channel:?} but not its channel record"
+                );
+                touched = true;
+            }
+            if touched {
+                self.batches_with_events
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            self.inner.commit(batch)
+        }
+    }
+
+    #[test]
+    fn every_writer_of_a_channels_events_also_writes_its_channel_record() {
+        let book = ChannelBook::new(GuardChecked::default());
+        let channels = [1u8, 2].map(|n| ChannelKey {
+            chain_id: ChainId(1),
+            contract_id: Address([8; 20]),
+            channel_id: ChannelId([n; 32]),
+        });
+        for key in channels {
+            book.insert_channel_event(opening(key)).unwrap();
+            let deposit = ChannelEvent {
+                block_number: 11,
+                block_hash: Some(BlockHash([11; 32])),
+                event_type: EventType::DidDeposit,
+                fields: EventFields {
+                    value_wei: Some(5u64.into()),
+                    ..EventFields::default()
+                },
+                ..opening(key)
+            };
+            book.insert_channel_event(deposit.clone()).unwrap();
+            // Seen again with its position: the stored event gains it.
+            let position = crate::channel::LogPosition {
+                tx_hash: crate::types::TxHash([1; 32]),
+                log_index: 0,
+            };
+            book.insert_channel_event(ChannelEvent {
+                log: Some(position),
+                ..deposit.clone()
+            })
+            .unwrap();
+            book.insert_channel_intent(deposit).unwrap();
+        }
+        // Reorgs rewrite events of both channels, and restore them.
+        book.set_recent_blocks(ChainId(1), 10, &[BlockHash([10; 32]), BlockHash([0x99; 32])])
+            .unwrap();
+        book.set_recent_blocks(ChainId(1), 10, &[]).unwrap();
+        book.set_recent_blocks(ChainId(1), 10, &[BlockHash([10; 32]), BlockHash([11; 32])])
+            .unwrap();
+        let batches = book
+            .store()
+            .batches_with_events
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(batches, 2 * 4 + 3, "every event-writing call was checked");
+    }
+
+    #[test]
+    fn a_block_index_entry_without_its_event_is_reported_with_the_event_key() {
+        let key = ChannelKey {
+            chain_id: ChainId(1),
+            contract_id: Address([8; 20]),
+            channel_id: ChannelId([1; 32]),
+        };
+        let book = ChannelBook::new(MemStore::new());
+        book.insert_channel_event(opening(key)).unwrap();
+        let mut tamper = Batch::new();
+        tamper.delete(keys::event(&key, 0));
+        book.store().commit(tamper).unwrap();
+        match book.set_recent_blocks(ChainId(1), 10, &[]) {
+            Err(ChannelError::Inconsistent {
+                what: Inconsistency::BlockIndexWithoutEvent,
+                key: at,
+            }) => assert_eq!(at, keys::event(&key, 0)),
+            other => panic!("expected an inconsistency, got {other:?}"),
+        }
+    }
 }

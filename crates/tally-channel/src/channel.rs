@@ -26,11 +26,76 @@
 //! | `DidClaim` | Unidirectional | `CS_OPEN` or `CS_SETTLING` | → `CS_SETTLED`; `settlement_finalized_on` |
 //! | `DidSettle` with `payment` | Broker | `CS_OPEN` or `CS_SETTLING` | → `CS_SETTLED`; `settlement_finalized_on`, payment, odd value |
 //! | `DidSettle` without | Unidirectional | `CS_SETTLING` | → `CS_SETTLED`; `settlement_finalized_on` |
+//!
+//! # Identity: when two sightings are one event
+//!
+//! Event watchers see the same event more than once (a block read again, a
+//! retried call), each time with a later `ts`. [`ChannelEvent::identity`]
+//! says what makes two sightings one event, so that inserting it again
+//! changes nothing; [`recognize`] applies it. `ts` is never part of a chain
+//! event's identity: it records when the host looked, not what happened.
+//!
+//! - **A chain event with its [`LogPosition`]**: (chain, contract, block
+//!   hash, transaction hash, log index), what the chain itself names a log
+//!   by. Two deposits in one block are two events, even with equal fields.
+//! - **A chain event without one** (pg-machinomy's JSON has none): (chain,
+//!   contract, block hash, event type, sender, fields). The price: two
+//!   genuine events of the same type, sender and fields in one block count
+//!   once. Give log positions to tell them apart.
+//! - **Both forms of one event.** A sighting with a position of an event
+//!   stored without one is that event (it gains its position:
+//!   [`Sighting::Locates`]); a sighting without a position matches the first
+//!   stored event with its content, positioned or not. A host that starts
+//!   sending positions does not count what it already sent again.
+//! - **An intent** (`block_hash: None`) is the host's own expectation, made
+//!   when it sends a transaction, not a sighting of the chain: its identity
+//!   is everything the host said, `ts` included (block number, `ts`, event
+//!   type, sender, fields). Two intents for equal deposits made at different
+//!   times are two expected deposits; a retried call passes the same intent,
+//!   `ts` and all, like any idempotent request. An intent has no log
+//!   position ([`ChannelEvent::as_inserted`] drops one).
+//!
+//! A second sighting must tell the same story: one with a stored event's
+//! identity but another block number, event type, sender or fields is
+//! [`IdentityClash`], not silently ignored. Identities are per channel (a
+//! log belongs to one channel).
+//!
+//! # Inserting and reorganisations
+//!
+//! An event enters valid ([`ChannelEvent::as_inserted`]): only the chain's
+//! own blocks say otherwise. After a reorganisation the host lists the
+//! chain's recent blocks ([`RecentBlocks`]): a chain event at or above the
+//! first listed block is valid iff its block hash is the one listed for its
+//! number, so an event past the end of the list is invalid; events below the
+//! list, and intents, keep their validity ([`RecentBlocks::validity`]).
 
 use primitive_types::U256;
 use serde::{Deserialize, Serialize};
 
-use crate::types::{Address, BlockHash, ChainId, ChannelId, wei};
+use crate::types::{Address, BlockHash, ChainId, ChannelId, TxHash, wei};
+
+/// The chain's recent blocks after a reorganisation: `hashes[n]` is the hash
+/// of block `first_block_number + n` (pg-machinomy's `setRecentBlocks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecentBlocks<'a> {
+    /// The number of the block `hashes[0]` names.
+    pub first_block_number: u64,
+    /// The hashes of consecutive blocks from `first_block_number` on.
+    pub hashes: &'a [BlockHash],
+}
+
+impl RecentBlocks<'_> {
+    /// Whether `event` is on the chain these blocks describe: `None` when the
+    /// list says nothing of it (an intent, or a block below
+    /// `first_block_number`), otherwise `Some(valid)`: its block hash is the
+    /// one listed for its number, false past the end of the list.
+    pub fn validity(&self, event: &ChannelEvent) -> Option<bool> {
+        let block_hash = event.block_hash?;
+        let offset = event.block_number.checked_sub(self.first_block_number)?;
+        let listed = usize::try_from(offset).ok().and_then(|offset| self.hashes.get(offset));
+        Some(listed == Some(&block_hash))
+    }
+}
 
 /// Identifies a channel: the chain, the contract and the channel id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -173,9 +238,305 @@ pub struct ChannelEvent {
     pub event_type: EventType,
     /// Its fields.
     pub fields: EventFields,
+    /// Where the chain has it: the transaction and the log's index in the
+    /// block, when the host knows them (pg-machinomy's JSON does not); its
+    /// [identity](self#identity-when-two-sightings-are-one-event). Always
+    /// `None` for an intent.
+    pub log: Option<LogPosition>,
+}
+
+/// Where a chain event is on chain: the transaction that emitted it and
+/// the log's index in its block (`transactionHash` and `logIndex` in an
+/// Ethereum log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct LogPosition {
+    /// The transaction's hash.
+    pub tx_hash: TxHash,
+    /// The log's index in its block.
+    pub log_index: u64,
+}
+
+/// What makes two sightings one event; see the
+/// [module docs](self#identity-when-two-sightings-are-one-event).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum EventIdentity {
+    /// A chain event with its log position.
+    Log {
+        /// The block.
+        block_hash: BlockHash,
+        /// The transaction and log index.
+        position: LogPosition,
+    },
+    /// A chain event without a log position.
+    Content {
+        /// The block.
+        block_hash: BlockHash,
+        /// Which event.
+        event_type: EventType,
+        /// Who sent the transaction.
+        sender: Option<Address>,
+        /// Its fields.
+        fields: EventFields,
+    },
+    /// An intent: everything the host said, `ts` included.
+    Intent {
+        /// The last block seen when it was made.
+        block_number: u64,
+        /// When it was made.
+        ts_ms: u64,
+        /// Which event.
+        event_type: EventType,
+        /// Who will send the transaction.
+        sender: Option<Address>,
+        /// Its fields.
+        fields: EventFields,
+    },
+}
+
+impl EventIdentity {
+    /// A 32-byte digest of this identity within channel `key`: equal
+    /// identities give equal digests, different ones different digests
+    /// (keccak256 of an unambiguous, versioned encoding).
+    pub fn digest(&self, key: &ChannelKey) -> [u8; 32] {
+        let mut out = IdentityDigest::new(key);
+        match self {
+            EventIdentity::Log { block_hash, position } => {
+                out.tag(1);
+                out.bytes(block_hash.as_bytes());
+                out.bytes(position.tx_hash.as_bytes());
+                out.u64(position.log_index);
+            }
+            EventIdentity::Content {
+                block_hash,
+                event_type,
+                sender,
+                fields,
+            } => {
+                out.tag(2);
+                out.bytes(block_hash.as_bytes());
+                out.content(*event_type, *sender, fields);
+            }
+            EventIdentity::Intent {
+                block_number,
+                ts_ms,
+                event_type,
+                sender,
+                fields,
+            } => {
+                out.tag(3);
+                out.u64(*block_number);
+                out.u64(*ts_ms);
+                out.content(*event_type, *sender, fields);
+            }
+        }
+        out.finish()
+    }
+}
+
+/// Feeds an identity to keccak256: fixed-width parts, a presence byte before
+/// each optional one, so no two identities encode alike.
+struct IdentityDigest(tiny_keccak::Keccak);
+
+impl IdentityDigest {
+    fn new(key: &ChannelKey) -> Self {
+        let mut out = IdentityDigest(tiny_keccak::Keccak::v256());
+        out.bytes(b"tally-channel event identity v1");
+        out.u64(key.chain_id.0);
+        out.bytes(key.contract_id.as_bytes());
+        out.bytes(key.channel_id.as_bytes());
+        out
+    }
+
+    fn bytes(&mut self, bytes: &[u8]) {
+        tiny_keccak::Hasher::update(&mut self.0, bytes);
+    }
+
+    fn tag(&mut self, tag: u8) {
+        self.bytes(&[tag]);
+    }
+
+    fn u64(&mut self, value: u64) {
+        self.bytes(&value.to_be_bytes());
+    }
+
+    fn present(&mut self, present: bool) {
+        self.tag(u8::from(present));
+    }
+
+    fn address(&mut self, address: Option<Address>) {
+        self.present(address.is_some());
+        if let Some(address) = address {
+            self.bytes(address.as_bytes());
+        }
+    }
+
+    fn wei(&mut self, amount: Option<U256>) {
+        self.present(amount.is_some());
+        if let Some(amount) = amount {
+            self.bytes(&amount.to_big_endian());
+        }
+    }
+
+    fn optional_u64(&mut self, value: Option<u64>) {
+        self.present(value.is_some());
+        if let Some(value) = value {
+            self.u64(value);
+        }
+    }
+
+    fn content(&mut self, event_type: EventType, sender: Option<Address>, fields: &EventFields) {
+        let type_index = EventType::ALL
+            .iter()
+            .position(|known| *known == event_type)
+            .unwrap_or(EventType::ALL.len());
+        self.u64(type_index as u64);
+        self.address(sender);
+        let EventFields {
+            sender,
+            receiver,
+            value_wei,
+            settlement_period_s,
+            until_s,
+            payment_wei,
+            odd_value_wei,
+            token_contract,
+        } = fields;
+        self.address(*sender);
+        self.address(*receiver);
+        self.wei(*value_wei);
+        self.optional_u64(*settlement_period_s);
+        self.optional_u64(*until_s);
+        self.wei(*payment_wei);
+        self.wei(*odd_value_wei);
+        self.address(*token_contract);
+    }
+
+    fn finish(self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        tiny_keccak::Hasher::finalize(self.0, &mut out);
+        out
+    }
+}
+
+/// How an incoming event relates to the stored ones; see [`recognize`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sighting {
+    /// Not stored yet: store it.
+    New,
+    /// Stored already at `seq`: change nothing.
+    Seen {
+        /// The stored event's sequence number.
+        seq: u64,
+    },
+    /// The event at `seq` was stored without a log position and this is it
+    /// with one: record the position, change nothing else.
+    Locates {
+        /// The stored event's sequence number.
+        seq: u64,
+    },
+}
+
+/// An event with the identity of the stored event `seq` but another block
+/// number, type, sender or fields: two sightings that cannot both be right.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the event has the identity of stored event {seq} but other content")]
+pub struct IdentityClash {
+    /// The stored event's sequence number.
+    pub seq: u64,
+}
+
+/// Decides whether `incoming` (as inserted) is a new event; see the
+/// [module docs](self#identity-when-two-sightings-are-one-event).
+///
+/// `by_identity` is the stored event with `incoming`'s
+/// [`identity`](ChannelEvent::identity), if any, and `by_content` the stored
+/// event with its [`content_identity`](ChannelEvent::content_identity), if
+/// any: the caller looks the second up only for an event with a log
+/// position that `by_identity` did not find.
+///
+/// # Errors
+/// [`IdentityClash`] when a stored event has the identity but not the
+/// content.
+pub fn recognize(
+    incoming: &ChannelEvent,
+    by_identity: Option<(u64, &ChannelEvent)>,
+    by_content: Option<(u64, &ChannelEvent)>,
+) -> Result<Sighting, IdentityClash> {
+    if let Some((seq, stored)) = by_identity {
+        return if stored.tells_the_same_as(incoming) {
+            Ok(Sighting::Seen { seq })
+        } else {
+            Err(IdentityClash { seq })
+        };
+    }
+    match by_content {
+        Some((seq, stored)) if incoming.log.is_some() && stored.log.is_none() && !incoming.is_intent() => {
+            if stored.tells_the_same_as(incoming) {
+                Ok(Sighting::Locates { seq })
+            } else {
+                Err(IdentityClash { seq })
+            }
+        }
+        // Positioned elsewhere: another event with the same content.
+        _ => Ok(Sighting::New),
+    }
 }
 
 impl ChannelEvent {
+    /// The event as it is stored on insert: valid (`block_is_valid` is true;
+    /// only [`RecentBlocks`] changes it afterwards), and, for an intent,
+    /// without a log position (an intent is not on chain).
+    pub fn as_inserted(mut self) -> ChannelEvent {
+        self.block_is_valid = true;
+        if self.is_intent() {
+            self.log = None;
+        }
+        self
+    }
+
+    /// What makes a sighting of this event the same event; see the
+    /// [module docs](self#identity-when-two-sightings-are-one-event).
+    pub fn identity(&self) -> EventIdentity {
+        match (self.block_hash, self.log) {
+            (Some(block_hash), Some(position)) => EventIdentity::Log { block_hash, position },
+            (Some(_), None) => self.content_identity().unwrap_or_else(|| self.intent_identity()),
+            (None, _) => self.intent_identity(),
+        }
+    }
+
+    /// A chain event's identity as if it had no log position (block hash,
+    /// type, sender, fields); `None` for an intent.
+    pub fn content_identity(&self) -> Option<EventIdentity> {
+        Some(EventIdentity::Content {
+            block_hash: self.block_hash?,
+            event_type: self.event_type,
+            sender: self.sender,
+            fields: self.fields.clone(),
+        })
+    }
+
+    fn intent_identity(&self) -> EventIdentity {
+        EventIdentity::Intent {
+            block_number: self.block_number,
+            ts_ms: self.ts_ms,
+            event_type: self.event_type,
+            sender: self.sender,
+            fields: self.fields.clone(),
+        }
+    }
+
+    /// True when `other` says what this event says: the same channel,
+    /// block, type, sender and fields (`ts`, validity and the log position
+    /// aside).
+    fn tells_the_same_as(&self, other: &ChannelEvent) -> bool {
+        self.key() == other.key()
+            && self.block_number == other.block_number
+            && self.block_hash == other.block_hash
+            && self.event_type == other.event_type
+            && self.sender == other.sender
+            && self.fields == other.fields
+    }
+
     /// True for an intent (no block hash yet).
     pub fn is_intent(&self) -> bool {
         self.block_hash.is_none()
@@ -491,4 +852,164 @@ pub fn fold_events(key: ChannelKey, events: &[ChannelEvent], include_intent: boo
     }
     debug_assert_eq!(folded.channel.check_invariants(), Ok(()));
     folded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deposit(block_number: u64, hash_byte: Option<u8>) -> ChannelEvent {
+        ChannelEvent {
+            chain_id: ChainId(1),
+            contract_id: Address([8; 20]),
+            channel_id: ChannelId([1; 32]),
+            ts_ms: block_number.saturating_mul(1_000),
+            block_number,
+            block_hash: hash_byte.map(|byte| BlockHash([byte; 32])),
+            block_is_valid: false,
+            sender: None,
+            event_type: EventType::DidDeposit,
+            fields: EventFields::default(),
+            log: None,
+        }
+    }
+
+    fn at(event: ChannelEvent, tx: u8, log_index: u64) -> ChannelEvent {
+        ChannelEvent {
+            log: Some(LogPosition {
+                tx_hash: TxHash([tx; 32]),
+                log_index,
+            }),
+            ..event
+        }
+    }
+
+    fn later(event: &ChannelEvent) -> ChannelEvent {
+        ChannelEvent {
+            ts_ms: event.ts_ms + 1,
+            ..event.clone()
+        }
+    }
+
+    #[test]
+    fn identity_leaves_ts_out_of_chain_events_only() {
+        let key = deposit(1, None).key();
+        let chain = deposit(5, Some(5));
+        assert_eq!(chain.identity().digest(&key), later(&chain).identity().digest(&key));
+        let positioned = at(chain.clone(), 1, 0);
+        assert_eq!(
+            positioned.identity().digest(&key),
+            later(&positioned).identity().digest(&key)
+        );
+        assert_ne!(positioned.identity(), chain.identity());
+        assert_ne!(at(chain.clone(), 1, 1).identity(), positioned.identity());
+        assert_eq!(positioned.content_identity(), chain.identity().into());
+        let intent = deposit(5, None);
+        assert_ne!(intent.identity().digest(&key), later(&intent).identity().digest(&key));
+        assert_eq!(intent.content_identity(), None);
+    }
+
+    #[test]
+    fn identity_digests_tell_absent_fields_from_zero_ones_and_channels_apart() {
+        let key = deposit(1, None).key();
+        let mut zero = deposit(5, Some(5));
+        zero.fields.value_wei = Some(U256::zero());
+        let absent = deposit(5, Some(5));
+        assert_ne!(zero.identity().digest(&key), absent.identity().digest(&key));
+        let mut other = key;
+        other.channel_id = ChannelId([2; 32]);
+        assert_ne!(absent.identity().digest(&key), absent.identity().digest(&other));
+    }
+
+    #[test]
+    fn recognize_follows_the_identity_rules() {
+        let unpositioned = deposit(5, Some(5));
+        let positioned = at(unpositioned.clone(), 1, 0);
+        // Nothing stored.
+        assert_eq!(recognize(&positioned, None, None), Ok(Sighting::New));
+        // Stored under its identity, with the same content.
+        assert_eq!(
+            recognize(&later(&positioned), Some((3, &positioned)), None),
+            Ok(Sighting::Seen { seq: 3 })
+        );
+        // Stored without its position: it gains it.
+        assert_eq!(
+            recognize(&positioned, None, Some((2, &unpositioned))),
+            Ok(Sighting::Locates { seq: 2 })
+        );
+        // Another positioned event with this content: a twin.
+        let twin = at(unpositioned.clone(), 2, 1);
+        assert_eq!(recognize(&twin, None, Some((2, &positioned))), Ok(Sighting::New));
+        // Same identity, other story.
+        let mut forged = positioned.clone();
+        forged.fields.value_wei = Some(U256::from(9));
+        assert_eq!(
+            recognize(&forged, Some((3, &positioned)), None),
+            Err(IdentityClash { seq: 3 })
+        );
+        let mut moved = positioned.clone();
+        moved.block_number = 6;
+        assert_eq!(
+            recognize(&moved, None, Some((2, &unpositioned))),
+            Err(IdentityClash { seq: 2 })
+        );
+    }
+
+    #[test]
+    fn intents_enter_without_a_log_position() {
+        let intent = at(deposit(5, None), 1, 0).as_inserted();
+        assert_eq!(intent.log, None);
+        let chain = at(deposit(5, Some(5)), 1, 0).as_inserted();
+        assert!(chain.log.is_some());
+    }
+
+    #[test]
+    fn inserted_events_start_valid() {
+        assert!(deposit(3, Some(3)).as_inserted().block_is_valid);
+    }
+
+    #[test]
+    fn recent_blocks_validate_by_listed_hash_and_ignore_what_they_do_not_cover() {
+        let hashes = [BlockHash([10; 32]), BlockHash([11; 32])];
+        let blocks = RecentBlocks {
+            first_block_number: 10,
+            hashes: &hashes,
+        };
+        assert_eq!(blocks.validity(&deposit(10, Some(10))), Some(true));
+        assert_eq!(
+            blocks.validity(&deposit(11, Some(10))),
+            Some(false),
+            "another block's hash"
+        );
+        assert_eq!(
+            blocks.validity(&deposit(12, Some(12))),
+            Some(false),
+            "past the end of the list"
+        );
+        assert_eq!(blocks.validity(&deposit(9, Some(1))), None, "below the list");
+        assert_eq!(blocks.validity(&deposit(11, None)), None, "an intent");
+        let none = RecentBlocks {
+            first_block_number: u64::MAX,
+            hashes: &[],
+        };
+        assert_eq!(none.validity(&deposit(u64::MAX, Some(1))), Some(false));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_covered_event_is_valid_iff_its_hash_is_listed_for_its_block(
+            first in 0u64..20,
+            listed in proptest::collection::vec(0u8..4, 0..10),
+            block in 0u64..40,
+            hash in 0u8..4,
+        ) {
+            let hashes: Vec<BlockHash> = listed.iter().map(|byte| BlockHash([*byte; 32])).collect();
+            let blocks = RecentBlocks { first_block_number: first, hashes: &hashes };
+            let event = deposit(block, Some(hash));
+            let expected = (block >= first).then(|| {
+                hashes.get((block - first) as usize) == Some(&BlockHash([hash; 32]))
+            });
+            proptest::prop_assert_eq!(blocks.validity(&event), expected);
+        }
+    }
 }

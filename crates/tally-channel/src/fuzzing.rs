@@ -1,5 +1,9 @@
 //! Entry points for the fuzz targets (`fuzz/fuzz_targets/channel_json.rs`),
-//! compiled with the crate so they never drift from it. Not public API.
+//! compiled with the crate so they never drift from it.
+//!
+//! Only built with the `fuzzing` cargo feature, which the fuzz workspace
+//! turns on; hosts have no use for it and its functions may change in any
+//! release.
 
 use tally_store::MemStore;
 

@@ -7,6 +7,21 @@
 //! numbers are non-negative JSON integers. Unknown top-level fields are
 //! refused, so a misspelt field is not silently ignored.
 //!
+//! # Reason codes
+//!
+//! Every [`InputError`] maps to two codes, from this one table:
+//! [`InputError::reason`] is pg-machinomy's vocabulary (what
+//! [`ChannelBook`](crate::ChannelBook)'s JSON entry points report) and
+//! [`InputError::code`] the finer one `channel-verify` prints
+//! ([`crate::verify`]). A code always refines its reason.
+//!
+//! | input | `reason()` | `code()` |
+//! |---|---|---|
+//! | an amount that is not a decimal string below 2^256 | `invalid_amount` | `invalid_amount` |
+//! | a signature of hex digits that is not 65 bytes | `signature_invalid` | `bad_signature_length` |
+//! | a signature that is not hex | `invalid_input` | `invalid_input` |
+//! | anything else (not JSON, a missing, unknown or malformed field) | `invalid_input` | `invalid_input` |
+//!
 //! ```
 //! use tally_channel::json::parse_state_update;
 //!
@@ -28,9 +43,9 @@
 use primitive_types::U256;
 use serde_json::{Map, Value};
 
-use crate::channel::{ChannelEvent, EventFields, EventType};
+use crate::channel::{ChannelEvent, EventFields, EventType, LogPosition};
 use crate::signature::SignatureError;
-use crate::types::{Address, AmountError, BlockHash, ChainId, ChannelId, HexError, Signature, parse_wei};
+use crate::types::{Address, AmountError, BlockHash, ChainId, ChannelId, HexError, Signature, TxHash, parse_wei};
 use crate::update::StateUpdate;
 
 /// The largest JSON document accepted, in bytes.
@@ -71,13 +86,34 @@ pub enum InputError {
 }
 
 impl InputError {
-    /// The reason code: `invalid_amount` for amounts, `signature_invalid`
-    /// for a malformed signature, otherwise `invalid_input`.
+    /// The reason code in pg-machinomy's vocabulary, as the book reports it:
+    /// `invalid_amount`, `signature_invalid` or `invalid_input` (see
+    /// [reason codes](self#reason-codes)).
     pub fn reason(&self) -> &'static str {
+        self.codes().0
+    }
+
+    /// The finer code `channel-verify` prints (see [`crate::verify`]):
+    /// [`reason`](InputError::reason) refined, for a signature, to its
+    /// [`SignatureError::code`] (see [reason codes](self#reason-codes)).
+    pub fn code(&self) -> &'static str {
+        self.codes().1
+    }
+
+    /// The one mapping behind [`reason`](InputError::reason) and
+    /// [`code`](InputError::code): `(reason, code)`.
+    fn codes(&self) -> (&'static str, &'static str) {
         match self {
-            InputError::InvalidAmount { .. } => "invalid_amount",
-            InputError::Signature(_) => "signature_invalid",
-            _ => "invalid_input",
+            InputError::InvalidAmount { .. } => ("invalid_amount", "invalid_amount"),
+            InputError::Signature(error) => match error.code() {
+                // Text that is not hex is not a signature at all, like any
+                // other malformed hex field.
+                "invalid_input" => ("invalid_input", "invalid_input"),
+                // Bytes the contract would refuse (ECRecovery returns
+                // address 0 for a wrong length).
+                code => ("signature_invalid", code),
+            },
+            _ => ("invalid_input", "invalid_input"),
         }
     }
 }
@@ -196,16 +232,27 @@ impl Fields {
         })
     }
 
-    fn block_hash(&mut self) -> Result<Option<BlockHash>, InputError> {
-        match self.string("block_hash")? {
+    /// A hex field parsed as `T` (a hash).
+    fn hex<T: std::str::FromStr<Err = HexError>>(&mut self, name: &'static str) -> Result<Option<T>, InputError> {
+        match self.string(name)? {
             None => Ok(None),
             Some(text) => text
                 .parse()
                 .map(Some)
                 .map_err(|error: HexError| InputError::InvalidField {
-                    field: "block_hash",
+                    field: name,
                     reason: error.to_string(),
                 }),
+        }
+    }
+
+    /// `tx_hash` and `log_index`: both or neither.
+    fn log_position(&mut self) -> Result<Option<LogPosition>, InputError> {
+        match (self.hex::<TxHash>("tx_hash")?, self.u64("log_index")?) {
+            (Some(tx_hash), Some(log_index)) => Ok(Some(LogPosition { tx_hash, log_index })),
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(InputError::MissingField("log_index")),
+            (None, Some(_)) => Err(InputError::MissingField("tx_hash")),
         }
     }
 
@@ -292,8 +339,10 @@ pub fn parse_state_update(text: &str, default_ts_ms: u64) -> Result<StateUpdate,
 
 /// Parses a channel event or intent: `chain_id`, `contract_id`,
 /// `channel_id`, `ts` (milliseconds), `block_number`, `block_hash` (absent
-/// or `null` for an intent), optional `sender`, `event_type` (the
-/// contract's event name) and `fields`. Event fields are read in
+/// or `null` for an intent), optional `tx_hash` and `log_index` (the log's
+/// position: both or neither, never for an intent; see
+/// [`LogPosition`]), optional `sender`, `event_type` (the contract's event
+/// name) and `fields`. Event fields are read in
 /// snake_case or as the contract names them (`deposit`, `settlementPeriod`,
 /// `oddValue`, `tokenContract`); a `channelId` field is ignored;
 /// `block_is_valid` is ignored, as on insert in pg-machinomy.
@@ -307,7 +356,14 @@ pub fn parse_channel_event(text: &str) -> Result<ChannelEvent, InputError> {
     let channel_id = fields.required_channel_id()?;
     let ts_ms = fields.required_u64("ts")?;
     let block_number = fields.required_u64("block_number")?;
-    let block_hash = fields.block_hash()?;
+    let block_hash = fields.hex::<BlockHash>("block_hash")?;
+    let log = fields.log_position()?;
+    if block_hash.is_none() && log.is_some() {
+        return Err(InputError::InvalidField {
+            field: "tx_hash",
+            reason: "an intent (no block_hash) has no log position".to_owned(),
+        });
+    }
     let sender = fields.address(&["sender"])?;
     let name = fields.required_string("event_type")?;
     let event_type = EventType::from_name(&name).ok_or_else(|| InputError::InvalidField {
@@ -331,6 +387,7 @@ pub fn parse_channel_event(text: &str) -> Result<ChannelEvent, InputError> {
         sender,
         event_type,
         fields: event_fields,
+        log,
     })
 }
 
@@ -398,6 +455,90 @@ mod tests {
             InputError::UnknownField("extra".into())
         );
         assert_eq!(parse_state_update("[1]", 0).unwrap_err().reason(), "invalid_input");
+    }
+
+    #[test]
+    fn one_reason_table_serves_the_book_and_channel_verify() {
+        let verify_line = |signature: &str, amount: &str| {
+            crate::verify::verify_line(&format!(
+                r#"{{"scheme":"unidirectional","chain_id":1,
+                "contract_address":"0x08e4f70109ccc5135f50cc359d24cb7686247df4",
+                "channel_id":"0x6c0e2e1a5b4d4b5e8f1a2b3c4d5e6f7000000000000000000000000000000000",
+                "amount":"{amount}","signature":"{signature}",
+                "channel_sender":"0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed"}}"#
+            ))
+            .reason
+        };
+        // (signature, amount) -> (reason, code)
+        let cases = [
+            ("zz".repeat(65), "1", ("invalid_input", "invalid_input")),
+            ("11".repeat(64), "1", ("signature_invalid", "bad_signature_length")),
+            ("11".repeat(65), "-1", ("invalid_amount", "invalid_amount")),
+        ];
+        for (signature, amount, (reason, code)) in cases {
+            let error = update(amount, &signature).unwrap_err();
+            assert_eq!((error.reason(), error.code()), (reason, code), "{signature} {amount}");
+            assert_eq!(verify_line(&signature, amount), Some(code), "channel-verify agrees");
+        }
+        let not_json = parse_state_update("{", 0).unwrap_err();
+        assert_eq!((not_json.reason(), not_json.code()), ("invalid_input", "invalid_input"));
+        // A code refines its reason, whatever signature error it wraps.
+        for error in [
+            SignatureError::NotHex,
+            SignatureError::BadLength { length_bytes: 3 },
+            SignatureError::HighS,
+            SignatureError::MissingTokenContract,
+        ] {
+            let input = InputError::Signature(error.clone());
+            assert_eq!(input.code(), error.code());
+            let expected = if error.code() == "invalid_input" {
+                "invalid_input"
+            } else {
+                "signature_invalid"
+            };
+            assert_eq!(input.reason(), expected, "{error:?}");
+        }
+    }
+
+    const EVENT: &str = r#"{"chain_id":1,"contract_id":"0x08e4f70109ccc5135f50cc359d24cb7686247df4",
+        "channel_id":"0x6c0e2e1a5b4d4b5e8f1a2b3c4d5e6f7000000000000000000000000000000000",
+        "ts":10,"block_number":5,"block_hash":"0x0505050505050505050505050505050505050505050505050505050505050505",
+        LOG"event_type":"DidDeposit","fields":{"deposit":"7"}}"#;
+
+    #[test]
+    fn events_carry_their_log_position_both_parts_or_neither() {
+        let tx = "0x1111111111111111111111111111111111111111111111111111111111111111";
+        let event = parse_channel_event(&EVENT.replace("LOG", &format!(r#""tx_hash":"{tx}","log_index":3,"#))).unwrap();
+        assert_eq!(
+            event.log,
+            Some(LogPosition {
+                tx_hash: tx.parse().unwrap(),
+                log_index: 3
+            })
+        );
+        assert_eq!(parse_channel_event(&EVENT.replace("LOG", "")).unwrap().log, None);
+        assert_eq!(
+            parse_channel_event(&EVENT.replace("LOG", r#""log_index":3,"#)).unwrap_err(),
+            InputError::MissingField("tx_hash")
+        );
+        assert_eq!(
+            parse_channel_event(&EVENT.replace("LOG", &format!(r#""tx_hash":"{tx}","#))).unwrap_err(),
+            InputError::MissingField("log_index")
+        );
+        assert!(matches!(
+            parse_channel_event(&EVENT.replace("LOG", r#""tx_hash":"0x12","log_index":3,"#)),
+            Err(InputError::InvalidField { field: "tx_hash", .. })
+        ));
+        let intent = EVENT
+            .replace(
+                "\"0x0505050505050505050505050505050505050505050505050505050505050505\"",
+                "null",
+            )
+            .replace("LOG", &format!(r#""tx_hash":"{tx}","log_index":3,"#));
+        assert!(matches!(
+            parse_channel_event(&intent),
+            Err(InputError::InvalidField { field: "tx_hash", .. })
+        ));
     }
 
     #[test]

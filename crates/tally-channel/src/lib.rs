@@ -16,16 +16,31 @@
 //! - [`signature`]: the digest each contract signs ([`Scheme`]) and signer
 //!   recovery, with the contracts' `v` and high-`s` rules.
 //! - [`channel`]: events folded into a [`Channel`] (`CS_OPEN`,
-//!   `CS_SETTLING`, `CS_SETTLED`), intents, invalid events.
+//!   `CS_SETTLING`, `CS_SETTLED`), intents, invalid events, what makes two
+//!   sightings one event ([`EventIdentity`]) and which events a
+//!   reorganisation invalidates ([`RecentBlocks`]).
 //! - [`update`]: the rules a new state update must pass, in pg-machinomy's
-//!   order, including the definition of `conflict`.
-//! - [`json`]: pg-machinomy's JSON inputs, with typed errors.
-//! - [`ChannelBook`]: the shell. Each call is one atomic commit on a
+//!   order, including the definition of `conflict`; which stored update is
+//!   the latest and how ids are assigned ([`UpdateHead`]); the bounded audit
+//!   log of refusals ([`RejectedCount`]).
+//! - [`json`]: pg-machinomy's JSON inputs, with typed errors and one table
+//!   of reason codes.
+//! - [`ChannelBook`]: the shell. Each call loads what the core needs, asks
+//!   the core, and commits the outcome: one atomic commit on a
 //!   [`Store`](tally_store::Store), retried on conflict, safe to repeat
-//!   after a lost acknowledgement.
+//!   after a lost acknowledgement. Every read is bounded: a state update
+//!   reads three keys, an event insert a constant number of preconditions,
+//!   and the history comes in pages ([`HistoryPage`]).
+//! - [`keys`]: the shell's key layout, the one place that knows where each
+//!   record is stored.
 //!
 //! The core is pure: no I/O, no clock (times are passed in, in
 //! milliseconds).
+//!
+//! # Cargo features
+//!
+//! - `fuzzing` (off): the `fuzzing` module, entry points for the cargo-fuzz
+//!   targets in `fuzz/`. Hosts do not need it.
 //!
 //! # Example
 //!
@@ -46,6 +61,7 @@
 //!     sender: Some(sender), event_type: EventType::DidOpen,
 //!     fields: EventFields { sender: Some(sender), receiver: Some(Address([0xee; 20])),
 //!                           value_wei: Some(1000u64.into()), ..EventFields::default() },
+//!     log: None, // or Some(LogPosition { tx_hash, log_index }) when the watcher knows it
 //! })?;
 //!
 //! // The sender pays 300 wei.
@@ -67,9 +83,10 @@
 
 mod book;
 pub mod channel;
-#[doc(hidden)]
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod json;
+pub mod keys;
 pub mod signature;
 mod status;
 pub mod types;
@@ -77,19 +94,25 @@ pub mod update;
 pub mod verify;
 
 pub use book::{
-    ChannelBook, ChannelBookConfig, ChannelError, ChannelHistory, MAX_EVENTS_PER_CHANNEL, MAX_RECENT_BLOCKS,
-    MAX_REORG_EVENTS, RejectedUpdate, StoredStateUpdate,
+    ChannelBook, ChannelBookConfig, ChannelError, DEFAULT_MAX_REJECTED_PER_CHANNEL, Inconsistency,
+    MAX_EVENTS_PER_CHANNEL, MAX_HISTORY_PAGE, MAX_RECENT_BLOCKS, MAX_REORG_EVENTS,
 };
 pub use channel::{
-    Channel, ChannelEvent, ChannelKey, ChannelState, EventFields, EventType, FoldedChannel, fold_events,
+    Channel, ChannelEvent, ChannelKey, ChannelState, EventFields, EventIdentity, EventType, FoldedChannel,
+    IdentityClash, LogPosition, RecentBlocks, Sighting, fold_events, recognize,
 };
 pub use signature::{
     Payment, Scheme, SignatureError, SignaturePolicy, address_of_public_key, payment_digest, recover_payment_signer,
     sign_payment, verify_payment,
 };
-pub use status::{ChannelStatus, RecentBlocksResult, StateUpdateOutcome, StateUpdateRejection, StateUpdateResult};
-pub use types::{Address, AmountError, BlockHash, ChainId, ChannelId, HexError, Signature, parse_wei};
-pub use update::{DupeStatus, Rejection, StateUpdate, StateUpdateStatus};
+pub use status::{
+    ChannelStatus, HistoryCursor, HistoryPage, RecentBlocksResult, StateUpdateOutcome, StateUpdateRejection,
+    StateUpdateResult,
+};
+pub use types::{Address, AmountError, BlockHash, ChainId, ChannelId, HexError, Signature, TxHash, parse_wei};
+pub use update::{
+    DupeStatus, RejectedCount, RejectedUpdate, Rejection, StateUpdate, StateUpdateStatus, StoredStateUpdate, UpdateHead,
+};
 
 /// Re-exported: the 256-bit unsigned integer wei amounts are.
 pub use primitive_types::U256;

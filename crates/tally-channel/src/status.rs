@@ -79,6 +79,32 @@ pub struct StateUpdateResult {
     pub added_amount_wei: Option<U256>,
 }
 
+impl StateUpdateResult {
+    /// The result of accepting an update with `status`: stored as `id`
+    /// (`created`), or a duplicate (`id` `None`, not `created`); `latest` is
+    /// the channel's latest state after the call.
+    pub fn new(
+        id: Option<u64>,
+        created: bool,
+        status: StateUpdateStatus,
+        latest: StateUpdate,
+        channel: &Channel,
+    ) -> Self {
+        debug_assert_eq!(id.is_some(), created);
+        let channel_payment_wei = latest.amount_wei;
+        StateUpdateResult {
+            id,
+            created,
+            is_latest: status.is_latest,
+            added_amount_wei: status.added_amount_wei,
+            status,
+            channel_remaining_balance_wei: remaining_balance(channel, Some(channel_payment_wei)),
+            channel_payment_wei,
+            latest_state: latest,
+        }
+    }
+}
+
 /// A refused state update (pg-machinomy's error form
 /// `{error: true, status, reason}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,4 +173,34 @@ pub struct RecentBlocksResult {
     pub updated_event_count: u64,
     /// The status of every channel with such an event.
     pub updated_channels: Vec<ChannelStatus>,
+}
+
+/// One page of a channel's history (see [`ChannelBook::channel_events`](crate::ChannelBook::channel_events)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryPage<T> {
+    /// The entries, in the history's order.
+    pub items: Vec<T>,
+    /// Where to go on: pass it as `after` for the next page; `None` when
+    /// this page is the last.
+    pub next: Option<HistoryCursor>,
+}
+
+/// Where a history page ended: pass it back as `after` to read on. Opaque
+/// (the bytes are the position within the channel's records); a host may
+/// hand it to a client with [`as_bytes`](HistoryCursor::as_bytes) and take
+/// it back with [`from_bytes`](HistoryCursor::from_bytes). A cursor of one
+/// kind of history given to another only starts at an odd position.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HistoryCursor(Vec<u8>);
+
+impl HistoryCursor {
+    /// The cursor's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// A cursor from bytes [`as_bytes`](HistoryCursor::as_bytes) gave.
+    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+        HistoryCursor(bytes)
+    }
 }

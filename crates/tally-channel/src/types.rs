@@ -58,12 +58,15 @@ fn strip_0x(text: &str) -> &str {
         .unwrap_or(text)
 }
 
-fn hex_value(digit: u8) -> Option<u8> {
-    match digit {
-        b'0'..=b'9' => Some(digit - b'0'),
-        b'a'..=b'f' => Some(digit - b'a' + 10),
-        b'A'..=b'F' => Some(digit - b'A' + 10),
-        _ => None,
+/// The [`hex`] crate's error in this crate's terms; `digits` is the text it
+/// was given (after any `0x`).
+fn hex_error(error: hex::FromHexError, digits: &str, expected_bytes: usize) -> HexError {
+    match error {
+        hex::FromHexError::InvalidHexCharacter { index, .. } => HexError::InvalidCharacter { position: index },
+        hex::FromHexError::OddLength | hex::FromHexError::InvalidStringLength => HexError::WrongLength {
+            expected_bytes,
+            found_digits: digits.len(),
+        },
     }
 }
 
@@ -73,27 +76,9 @@ fn hex_value(digit: u8) -> Option<u8> {
 /// [`HexError::InvalidCharacter`] or, for an odd number of digits,
 /// [`HexError::WrongLength`] with `expected_bytes` the rounded-up length.
 pub fn decode_hex(text: &str) -> Result<Vec<u8>, HexError> {
-    decode_hex_digits(strip_0x(text))
-}
-
-/// Decodes hex digits with no `0x` prefix (a second `0x` is not hex).
-fn decode_hex_digits(digits: &str) -> Result<Vec<u8>, HexError> {
-    let digits = digits.as_bytes();
-    if !digits.len().is_multiple_of(2) {
-        return Err(HexError::WrongLength {
-            expected_bytes: digits.len().div_ceil(2),
-            found_digits: digits.len(),
-        });
-    }
-    let mut out = Vec::with_capacity(digits.len() / 2);
-    for (index, pair) in digits.chunks_exact(2).enumerate() {
-        let high = hex_value(pair[0]).ok_or(HexError::InvalidCharacter { position: index * 2 })?;
-        let low = hex_value(pair[1]).ok_or(HexError::InvalidCharacter {
-            position: index * 2 + 1,
-        })?;
-        out.push(high << 4 | low);
-    }
-    Ok(out)
+    // A second `0x` is not hex: only one prefix is stripped.
+    let digits = strip_0x(text);
+    hex::decode(digits).map_err(|error| hex_error(error, digits, digits.len().div_ceil(2)))
 }
 
 fn decode_fixed<const N: usize>(text: &str) -> Result<[u8; N], HexError> {
@@ -104,22 +89,16 @@ fn decode_fixed<const N: usize>(text: &str) -> Result<[u8; N], HexError> {
             found_digits: digits.len(),
         });
     }
-    let bytes = decode_hex_digits(digits)?;
-    <[u8; N]>::try_from(bytes.as_slice()).map_err(|_| HexError::WrongLength {
-        expected_bytes: N,
-        found_digits: digits.len(),
-    })
+    let mut out = [0u8; N];
+    hex::decode_to_slice(digits, &mut out).map_err(|error| hex_error(error, digits, N))?;
+    Ok(out)
 }
 
 /// Lowercase hex with a `0x` prefix.
 pub fn encode_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(2 + bytes.len() * 2);
     out.push_str("0x");
-    for byte in bytes {
-        out.push(DIGITS[usize::from(byte >> 4)] as char);
-        out.push(DIGITS[usize::from(byte & 0x0f)] as char);
-    }
+    out.push_str(&hex::encode(bytes));
     out
 }
 
@@ -190,6 +169,11 @@ hex_type!(
     32,
     "A 32-byte block hash. Parses from 64 hex digits, with or without `0x`."
 );
+hex_type!(
+    TxHash,
+    32,
+    "A 32-byte transaction hash. Parses from 64 hex digits, with or without `0x`."
+);
 
 impl FromStr for Address {
     type Err = HexError;
@@ -244,6 +228,13 @@ impl FromStr for BlockHash {
     type Err = HexError;
     fn from_str(text: &str) -> Result<Self, HexError> {
         decode_fixed::<32>(text).map(BlockHash)
+    }
+}
+
+impl FromStr for TxHash {
+    type Err = HexError;
+    fn from_str(text: &str) -> Result<Self, HexError> {
+        decode_fixed::<32>(text).map(TxHash)
     }
 }
 
@@ -479,6 +470,32 @@ mod tests {
             "0xzzaeb6053f3e94c9b9a09f33669435e7ef1beaed".parse::<Address>(),
             Err(HexError::InvalidCharacter { position: 0 })
         ));
+    }
+
+    #[test]
+    fn hex_keeps_its_prefix_case_and_error_rules() {
+        assert_eq!(decode_hex("0xABcd"), Ok(vec![0xab, 0xcd]));
+        assert_eq!(decode_hex("0XabCD"), Ok(vec![0xab, 0xcd]));
+        assert_eq!(decode_hex(""), Ok(vec![]));
+        assert_eq!(
+            decode_hex("0xabc"),
+            Err(HexError::WrongLength {
+                expected_bytes: 2,
+                found_digits: 3
+            })
+        );
+        assert_eq!(decode_hex("ab\u{e9}"), Err(HexError::InvalidCharacter { position: 2 }));
+        assert_eq!(encode_hex(&[0x00, 0xff, 0x1a]), "0x00ff1a");
+        assert_eq!(encode_hex(&[]), "0x");
+        let hash: BlockHash = format!("0X{}", "Ab".repeat(32)).parse().unwrap();
+        assert_eq!(hash.to_string(), format!("0x{}", "ab".repeat(32)));
+        assert_eq!(
+            "0x00".parse::<ChannelId>(),
+            Err(HexError::WrongLength {
+                expected_bytes: 32,
+                found_digits: 2
+            })
+        );
     }
 
     #[test]

@@ -40,6 +40,20 @@
 //! update *below* the latest is stored but is not latest (pg-machinomy
 //! raised a database error when its amount equalled an older one; here
 //! that is a duplicate or a conflict).
+//!
+//! # Storing an accepted update
+//!
+//! [`UpdateHead::after_insert`] says what an insert stores: the update gets
+//! the next id (ids run from 1 in storage order, unique within the
+//! channel), and the head's latest state becomes the update when
+//! [`is_latest`] holds for it (its amount is at least the latest one's), so
+//! the latest state is always the stored update with the largest amount.
+//!
+//! # Refusals
+//!
+//! A refused update changes nothing but the channel's audit log: it is kept
+//! as a [`RejectedUpdate`] (once, however often it arrives), up to a cap per
+//! channel; past the cap it is only counted ([`RejectedCount::record`]).
 
 use primitive_types::U256;
 use serde::{Deserialize, Serialize};
@@ -86,6 +100,97 @@ impl StateUpdate {
             && self.amount_wei == other.amount_wei
             && self.signature == other.signature
             && self.sender == other.sender
+    }
+}
+
+/// A stored state update with its id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredStateUpdate {
+    /// Unique within the channel, from 1, in storage order.
+    pub id: u64,
+    /// The update.
+    pub update: StateUpdate,
+}
+
+/// What a channel's stored updates come to: the latest one and the next id.
+/// The book keeps it in one record, so it never reads all the updates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateHead {
+    /// The latest state: the stored update with the largest amount.
+    pub latest: StateUpdate,
+    /// The id the next stored update gets.
+    pub next_id: u64,
+}
+
+impl UpdateHead {
+    /// Stores `update` after `head` (`None`: nothing stored yet): the stored
+    /// record, with the next id, and the new head (see [storing an accepted
+    /// update](self#storing-an-accepted-update)).
+    ///
+    /// Returns `None` when the channel has used every id (2^64 - 1 updates).
+    pub fn after_insert(head: Option<&UpdateHead>, update: &StateUpdate) -> Option<(StoredStateUpdate, UpdateHead)> {
+        debug_assert!(head.is_none_or(|head| head.latest.key() == update.key()));
+        let id = head.map_or(1, |head| head.next_id);
+        let next_id = id.checked_add(1)?;
+        let latest = match head {
+            Some(head) if !is_latest(update, Some(&head.latest)) => head.latest.clone(),
+            _ => update.clone(),
+        };
+        debug_assert!(latest.amount_wei >= update.amount_wei);
+        let stored = StoredStateUpdate {
+            id,
+            update: update.clone(),
+        };
+        Some((stored, UpdateHead { latest, next_id }))
+    }
+}
+
+/// True when `update` is (or becomes, once stored) the latest state: its
+/// amount is at least the latest stored one's, or nothing is stored.
+pub fn is_latest(update: &StateUpdate, latest: Option<&StateUpdate>) -> bool {
+    latest.is_none_or(|latest| update.amount_wei >= latest.amount_wei)
+}
+
+/// A refused state update, kept for audit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectedUpdate {
+    /// The reason code.
+    pub reason: String,
+    /// The precise reason.
+    pub detail: String,
+    /// The status it had.
+    pub status: StateUpdateStatus,
+    /// The update as received.
+    pub update: StateUpdate,
+}
+
+/// A channel's audit log of refused updates, as counts: how many are kept,
+/// and how many were refused after the log was full and not kept.
+///
+/// The log is bounded: the first `max_stored` distinct refusals are kept
+/// (evidence of a forger is kept, not overwritten by later noise), later
+/// ones are only counted ([`RejectedCount::record`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RejectedCount {
+    /// Refused updates stored for audit.
+    pub stored: u64,
+    /// Refusals not stored because `stored` had reached the cap. A call
+    /// retried after a lost acknowledgement may count twice here (nothing
+    /// was stored to recognise it by).
+    pub dropped: u64,
+}
+
+impl RejectedCount {
+    /// Counts one more refusal, not stored yet, under a cap of `max_stored`
+    /// kept refusals: returns true when it is to be stored.
+    pub fn record(&mut self, max_stored: u64) -> bool {
+        if self.stored < max_stored {
+            self.stored += 1;
+            true
+        } else {
+            self.dropped = self.dropped.saturating_add(1);
+            false
+        }
     }
 }
 
@@ -207,7 +312,7 @@ pub fn payment_of(update: &StateUpdate, channel: &Channel) -> Payment {
 /// given the signature check's outcome.
 pub fn status_of(update: &StateUpdate, signature_valid: bool, context: &UpdateContext<'_>) -> StateUpdateStatus {
     let latest_amount = context.latest.map(|latest| latest.amount_wei);
-    let is_latest = latest_amount.is_none_or(|latest| update.amount_wei >= latest);
+    let is_latest = is_latest(update, context.latest);
     let added_amount_wei = if is_latest {
         update.amount_wei.checked_sub(latest_amount.unwrap_or_default())
     } else {
@@ -288,4 +393,97 @@ fn rules_after_signature(update: &StateUpdate, status: &StateUpdateStatus, conte
 pub fn remaining_balance(channel: &Channel, payment_wei: Option<U256>) -> Option<U256> {
     let value = channel.value_wei?;
     Some(value.checked_sub(payment_wei.unwrap_or_default()).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Signature;
+
+    fn update(amount: u64) -> StateUpdate {
+        StateUpdate {
+            chain_id: ChainId(1),
+            contract_id: Address([8; 20]),
+            channel_id: ChannelId([1; 32]),
+            ts_ms: amount,
+            amount_wei: U256::from(amount),
+            signature: Signature([amount as u8; 65]),
+            sender: Address([7; 20]),
+        }
+    }
+
+    #[test]
+    fn first_insert_gets_id_1_and_becomes_latest() {
+        let (stored, head) = UpdateHead::after_insert(None, &update(5)).unwrap();
+        assert_eq!(
+            stored,
+            StoredStateUpdate {
+                id: 1,
+                update: update(5)
+            }
+        );
+        assert_eq!(
+            head,
+            UpdateHead {
+                latest: update(5),
+                next_id: 2
+            }
+        );
+    }
+
+    #[test]
+    fn an_update_below_the_latest_is_stored_but_leaves_the_latest() {
+        let head = UpdateHead {
+            latest: update(9),
+            next_id: 4,
+        };
+        let (stored, after) = UpdateHead::after_insert(Some(&head), &update(3)).unwrap();
+        assert_eq!(stored.id, 4);
+        assert_eq!(
+            after,
+            UpdateHead {
+                latest: update(9),
+                next_id: 5
+            }
+        );
+        assert!(!is_latest(&update(3), Some(&update(9))));
+        assert!(is_latest(&update(9), Some(&update(9))), "equal counts as latest");
+    }
+
+    #[test]
+    fn the_audit_log_keeps_the_first_refusals_and_counts_the_rest() {
+        let mut count = RejectedCount::default();
+        assert!(count.record(2));
+        assert!(count.record(2));
+        assert!(!count.record(2));
+        assert!(!count.record(2));
+        assert_eq!(count, RejectedCount { stored: 2, dropped: 2 });
+        let mut none = RejectedCount::default();
+        assert!(!none.record(0), "a cap of 0 keeps nothing");
+        assert_eq!(none, RejectedCount { stored: 0, dropped: 1 });
+    }
+
+    #[test]
+    fn exhausted_ids_are_refused() {
+        let head = UpdateHead {
+            latest: update(1),
+            next_id: u64::MAX,
+        };
+        assert_eq!(UpdateHead::after_insert(Some(&head), &update(2)), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn ids_run_from_one_and_the_latest_is_the_largest_amount(amounts in proptest::collection::vec(0u64..50, 1..30)) {
+            let mut head: Option<UpdateHead> = None;
+            for (index, amount) in amounts.iter().enumerate() {
+                let (stored, next) = UpdateHead::after_insert(head.as_ref(), &update(*amount)).unwrap();
+                proptest::prop_assert_eq!(stored.id, index as u64 + 1);
+                let largest = amounts[..=index].iter().max().copied().unwrap_or_default();
+                proptest::prop_assert_eq!(next.latest.amount_wei, U256::from(largest));
+                proptest::prop_assert_eq!(next.next_id, stored.id + 1);
+                head = Some(next);
+            }
+        }
+    }
 }

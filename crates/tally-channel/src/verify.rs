@@ -13,8 +13,11 @@
 //! `wrong_signer`. The policy is the contracts' own (high `s` accepted).
 //!
 //! Checks run in this order: the JSON and every non-amount field
-//! (`invalid_input`), the amount (`invalid_amount`), the signature's hex and
-//! length, then `v`, `r`/`s`, recovery and the signer.
+//! (`invalid_input`), the amount (`invalid_amount`), the signature's hex
+//! (`invalid_input`) and length, then `v`, `r`/`s`, recovery and the signer.
+//! An input that does not parse gets [`InputError::code`], from the one
+//! table of [reason codes](crate::json#reason-codes) the book's JSON entry
+//! points use too.
 //!
 //! ```
 //! let out = tally_channel::verify::verify_line(r#"{"scheme":"unidirectional"}"#);
@@ -24,7 +27,7 @@
 use serde::Serialize;
 
 use crate::json::{Fields, InputError};
-use crate::signature::{Payment, Scheme, SignatureError, SignaturePolicy, recover_payment_signer};
+use crate::signature::{Payment, Scheme, SignaturePolicy, recover_payment_signer};
 use crate::types::{Address, Signature};
 
 /// One verdict.
@@ -54,14 +57,6 @@ impl VerifyOutput {
     }
 }
 
-fn input_reason(error: &InputError) -> &'static str {
-    match error {
-        InputError::InvalidAmount { .. } => "invalid_amount",
-        InputError::Signature(SignatureError::BadLength { .. }) => "bad_signature_length",
-        _ => "invalid_input",
-    }
-}
-
 /// A parsed input line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyInput {
@@ -83,7 +78,7 @@ pub fn verify_line(line: &str) -> VerifyOutput {
 /// Verifies one input line under `policy`; never panics.
 pub fn verify_line_with_policy(line: &str, policy: SignaturePolicy) -> VerifyOutput {
     match parse_line(line) {
-        Err(error) => VerifyOutput::invalid(input_reason(&error)),
+        Err(error) => VerifyOutput::invalid(error.code()),
         Ok(input) => verify_input(&input, policy),
     }
 }

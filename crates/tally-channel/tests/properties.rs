@@ -9,7 +9,8 @@ use std::sync::OnceLock;
 use common::*;
 use proptest::prelude::*;
 use tally_channel::{
-    BlockHash, ChainId, ChannelBook, ChannelEvent, ChannelState, EventFields, EventType, StateUpdate, U256, fold_events,
+    BlockHash, ChainId, ChannelBook, ChannelError, ChannelEvent, ChannelState, EventFields, EventType, StateUpdate,
+    U256, fold_events,
 };
 use tally_store::MemStore;
 
@@ -61,6 +62,34 @@ fn arb_event() -> impl Strategy<Value = ChannelEvent> {
             };
             built.block_is_valid = valid || is_intent;
             built
+        })
+}
+
+/// Chain events, some with a log position drawn from a small set (so that
+/// positions repeat, with other content: identity clashes).
+fn arb_chain_event() -> impl Strategy<Value = ChannelEvent> {
+    (
+        prop::sample::select(vec![EventType::DidOpen, EventType::DidDeposit, EventType::DidClaim]),
+        10u64..13,
+        prop::option::of((0u8..3, 0u64..3)),
+        0u64..3,
+    )
+        .prop_map(|(event_type, block, log, value)| {
+            let fields = if event_type == EventType::DidOpen {
+                EventFields {
+                    sender: Some(sender().address),
+                    receiver: Some(receiver()),
+                    value_wei: Some(U256::from(100 + value)),
+                    ..EventFields::default()
+                }
+            } else {
+                deposit_fields(value)
+            };
+            let built = event(channel(1), event_type, block, fields);
+            match log {
+                Some((tx, index)) => positioned(built, tx, index),
+                None => built,
+            }
         })
 }
 
@@ -150,6 +179,35 @@ proptest! {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_chain_event_seen_again_with_a_later_ts_changes_nothing(
+        events in prop::collection::vec(arb_chain_event(), 1..12),
+    ) {
+        let book = ChannelBook::new(MemStore::new());
+        for event in &events {
+            match book.insert_channel_event(event.clone()) {
+                Ok(_) | Err(ChannelError::IdentityClash(_)) => {}
+                Err(other) => prop_assert!(false, "{other}"),
+            }
+        }
+        let before = history(&book, &channel(1));
+        let status = book.channel_status(&channel(1), true).unwrap();
+        // Every stored event seen again, later, in both forms where it has a
+        // position (an input refused as a clash was never stored).
+        for stored in &before.events {
+            let mut again = vec![seen_later(stored.clone())];
+            if stored.log.is_some() {
+                again.push(ChannelEvent { log: None, ..seen_later(stored.clone()) });
+            }
+            for sighting in again {
+                let after = book.insert_channel_event(sighting).unwrap();
+                prop_assert_eq!(&after.channel, &status.channel);
+            }
+        }
+        prop_assert_eq!(history(&book, &channel(1)).events.len(), before.events.len());
+        prop_assert_eq!(book.channel_status(&channel(1), true).unwrap(), status);
     }
 
     #[test]

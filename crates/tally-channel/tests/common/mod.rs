@@ -4,8 +4,8 @@
 
 use tally_channel::secp256k1::{PublicKey, SecretKey};
 use tally_channel::{
-    Address, BlockHash, ChainId, ChannelEvent, ChannelId, ChannelKey, EventFields, EventType, Payment, Scheme,
-    StateUpdate, U256, address_of_public_key, sign_payment,
+    Address, BlockHash, ChainId, ChannelEvent, ChannelId, ChannelKey, EventFields, EventType, LogPosition, Payment,
+    Scheme, StateUpdate, TxHash, U256, address_of_public_key, sign_payment,
 };
 
 pub struct Party {
@@ -58,6 +58,7 @@ pub fn event(key: ChannelKey, event_type: EventType, block: u64, fields: EventFi
         sender: Some(sender().address),
         event_type,
         fields,
+        log: None,
     }
 }
 
@@ -126,4 +127,53 @@ pub fn high_s_twin(update: &StateUpdate) -> StateUpdate {
     twin.signature.0[32..64].copy_from_slice(&flipped.to_big_endian());
     twin.signature.0[64] = if update.signature.v() == 27 { 28 } else { 27 };
     twin
+}
+
+/// `event` at a log position: transaction `0xtt..tt`, log `log_index`.
+pub fn positioned(event: ChannelEvent, tx: u8, log_index: u64) -> ChannelEvent {
+    ChannelEvent {
+        log: Some(LogPosition {
+            tx_hash: TxHash([tx; 32]),
+            log_index,
+        }),
+        ..event
+    }
+}
+
+/// `event` as seen again later (a watcher re-reading its block).
+pub fn seen_later(event: ChannelEvent) -> ChannelEvent {
+    ChannelEvent {
+        ts_ms: event.ts_ms + 60_000,
+        ..event
+    }
+}
+
+/// Everything stored about a channel, read page by page (small pages, so
+/// the paging is exercised too).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct History {
+    pub events: Vec<ChannelEvent>,
+    pub state_updates: Vec<tally_channel::StoredStateUpdate>,
+    pub rejected: Vec<tally_channel::RejectedUpdate>,
+}
+
+pub fn history<S: tally_store::Store>(book: &tally_channel::ChannelBook<S>, key: &ChannelKey) -> History {
+    fn all<T>(mut page: impl FnMut(Option<&tally_channel::HistoryCursor>) -> tally_channel::HistoryPage<T>) -> Vec<T> {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let next = page(cursor.as_ref());
+            assert!(next.items.len() <= 2);
+            out.extend(next.items);
+            match next.next {
+                Some(next) => cursor = Some(next),
+                None => return out,
+            }
+        }
+    }
+    History {
+        events: all(|after| book.channel_events(key, after, 2).unwrap()),
+        state_updates: all(|after| book.channel_state_updates(key, after, 2).unwrap()),
+        rejected: all(|after| book.channel_rejected_updates(key, after, 2).unwrap()),
+    }
 }
