@@ -70,6 +70,13 @@ use std::fmt;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
+/// The redb version this crate is built on, for implementing
+/// [`StorageBackend`] (and naming redb's own backends) without a second,
+/// possibly mismatched, redb dependency.
+pub use ::redb;
+/// redb's storage-backend trait: what [`RedbStore::open_with_backend`] opens
+/// a store over.
+pub use ::redb::StorageBackend;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use tally_store::bytes::Bytes;
 use tally_store::{Batch, Conflict, Entry, Op, Operation, Page, Precondition, Store, StoreError, Versioned};
@@ -133,7 +140,8 @@ impl Default for Options {
 /// it from any number of threads.
 pub struct RedbStore {
     db: redb::Database,
-    path: PathBuf,
+    /// `None` when opened over a custom [`StorageBackend`].
+    path: Option<PathBuf>,
     durability: Durability,
 }
 
@@ -143,6 +151,18 @@ impl fmt::Debug for RedbStore {
             .field("path", &self.path)
             .field("durability", &self.durability)
             .finish_non_exhaustive()
+    }
+}
+
+/// Where a store's bytes live, for error messages.
+struct Location<'a>(Option<&'a Path>);
+
+impl fmt::Display for Location<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(path) => write!(f, "{}", path.display()),
+            None => f.write_str("the storage backend"),
+        }
     }
 }
 
@@ -184,14 +204,64 @@ impl RedbStore {
     /// As [`RedbStore::open`].
     pub fn open_with(path: impl AsRef<Path>, options: Options) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
+        let db = Self::builder(&options)
+            .create(&path)
+            .map_err(|error| backend_error(Operation::Open, error))?;
+        Self::over(db, Some(path), options)
+    }
+
+    /// Opens (or creates) a store over a custom redb [`StorageBackend`]
+    /// instead of a file: for example redb's `InMemoryBackend`, a block
+    /// device, or a test disk that simulates power loss (the `testkit`
+    /// feature's `SimulatedDisk`).
+    ///
+    /// The backend must be empty (a new store is created in it) or hold a
+    /// redb database; everything else behaves as with [`RedbStore::open_with`]:
+    /// the same [`Options`], the same recovery after a crash, and the same
+    /// durability promise, which holds exactly as far as the backend's
+    /// `sync_data` makes its writes durable. redb does not lock a custom
+    /// backend against a second opener unless the backend implements the
+    /// trait's lock methods; opening one backend twice at a time is the
+    /// caller's mistake to avoid. [`RedbStore::path`] is `None` for such a
+    /// store.
+    ///
+    /// ```
+    /// use tally_store::{Batch, Store};
+    /// use tally_store_redb::{Options, RedbStore, redb};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let backend = redb::backends::InMemoryBackend::new();
+    /// let store = RedbStore::open_with_backend(backend, Options::default())?;
+    /// let mut batch = Batch::new();
+    /// batch.put(b"k", b"v".to_vec());
+    /// store.commit(batch)?;
+    /// assert!(store.path().is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`RedbStore::open`]: [`StoreError::Backend`] with
+    /// [`Operation::Open`] if the backend fails, [`StoreError::Corrupt`] if
+    /// it holds something that is not a valid redb database of this schema.
+    pub fn open_with_backend(backend: impl StorageBackend, options: Options) -> Result<Self, StoreError> {
+        let db = Self::builder(&options)
+            .create_with_backend(backend)
+            .map_err(|error| backend_error(Operation::Open, error))?;
+        Self::over(db, None, options)
+    }
+
+    fn builder(options: &Options) -> redb::Builder {
         let mut builder = redb::Database::builder();
         if let Some(bytes) = options.cache_size_bytes {
             builder.set_cache_size(bytes);
         }
         builder.set_check_integrity_on_open(options.verify_on_open);
-        let db = builder
-            .create(&path)
-            .map_err(|error| backend_error(Operation::Open, error))?;
+        builder
+    }
+
+    fn over(db: redb::Database, path: Option<PathBuf>, options: Options) -> Result<Self, StoreError> {
         let store = RedbStore {
             db,
             path,
@@ -223,7 +293,7 @@ impl RedbStore {
                         backend: BACKEND,
                         detail: format!(
                             "{}: schema version {other} is not supported (this build reads version {SCHEMA_VERSION})",
-                            self.path.display()
+                            Location(self.path.as_deref())
                         ),
                     });
                 }
@@ -232,9 +302,10 @@ impl RedbStore {
         txn.commit().map_err(|e| open_error(e.into()))
     }
 
-    /// The file this store lives in.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The file this store lives in; `None` for a store opened over a custom
+    /// backend with [`RedbStore::open_with_backend`].
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
     }
 
     /// The durability every commit uses.
