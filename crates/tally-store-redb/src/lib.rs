@@ -34,8 +34,11 @@
 //! operations in order and commits. redb admits one write transaction at a
 //! time, so commits from many threads are serialized by redb itself; a
 //! precondition can fail only because another commit really changed the key.
-//! Reads ([`Store::get`], [`Store::scan`]) run in read transactions on a
-//! consistent snapshot and never block writers.
+//! Read-only work never takes the write transaction: reads ([`Store::get`],
+//! [`Store::scan`]) and batches of preconditions only (what
+//! `tally_store::transact` commits to confirm a read set) run in read
+//! transactions on the snapshot of the last finished commit, so they neither
+//! wait for a writer nor block one.
 //!
 //! Versions come from one counter stored in the same file and raised by every
 //! commit, so a key written, deleted and written again never gets a version it
@@ -325,7 +328,19 @@ impl RedbStore {
         txn.commit().map_err(|e| commit_error(e.into()))
     }
 
+    /// A batch of preconditions only, checked on one read snapshot: it
+    /// never waits for (or blocks) a writer. The snapshot is the last
+    /// finished commit, so the check holds at one point in time, as if it
+    /// were a commit serialized there.
+    fn check_read_only(&self, batch: &Batch) -> Result<(), StoreError> {
+        let commit_error = |error: redb::Error| backend_error(Operation::Commit, error);
+        let txn = self.db.begin_read().map_err(|e| commit_error(e.into()))?;
+        let data = txn.open_table(DATA).map_err(|e| commit_error(e.into()))?;
+        check_preconditions(&data, batch, commit_error)
+    }
+
     fn apply(&self, batch: &Batch) -> Result<(), StoreError> {
+        debug_assert!(!batch.ops().is_empty(), "read-only batches take check_read_only");
         let commit_error = |error: redb::Error| backend_error(Operation::Commit, error);
         let mut txn = self.db.begin_write().map_err(|e| commit_error(e.into()))?;
         if self.durability == Durability::Buffered {
@@ -334,25 +349,8 @@ impl RedbStore {
         }
         {
             let mut data = txn.open_table(DATA).map_err(|e| commit_error(e.into()))?;
-            for Precondition { key, version } in batch.preconditions() {
-                let expected_version = *version;
-                let actual_version = data
-                    .get(&key[..])
-                    .map_err(|e| commit_error(e.into()))?
-                    .map_or(0, |guard| guard.value().0);
-                if actual_version != expected_version {
-                    // Dropping the transaction aborts it: nothing is written.
-                    return Err(StoreError::Conflict(Conflict::Precondition {
-                        key: key.clone(),
-                        expected_version,
-                        actual_version,
-                    }));
-                }
-            }
-            if batch.ops().is_empty() {
-                // A read-only batch: the checks above are the whole commit.
-                return Ok(());
-            }
+            // On failure, dropping the transaction aborts it: nothing is written.
+            check_preconditions(&data, batch, commit_error)?;
             let mut meta = txn.open_table(META).map_err(|e| commit_error(e.into()))?;
             let last_version = meta
                 .get(META_LAST_VERSION)
@@ -378,6 +376,30 @@ impl RedbStore {
         }
         txn.commit().map_err(|e| commit_error(e.into()))
     }
+}
+
+/// Checks every precondition of `batch` against `data` (a read-only or a
+/// write transaction's view of the data table).
+fn check_preconditions(
+    data: &impl ReadableTable<&'static [u8], (u64, &'static [u8])>,
+    batch: &Batch,
+    commit_error: impl Fn(redb::Error) -> StoreError,
+) -> Result<(), StoreError> {
+    for Precondition { key, version } in batch.preconditions() {
+        let expected_version = *version;
+        let actual_version = data
+            .get(&key[..])
+            .map_err(|e| commit_error(e.into()))?
+            .map_or(0, |guard| guard.value().0);
+        if actual_version != expected_version {
+            return Err(StoreError::Conflict(Conflict::Precondition {
+                key: key.clone(),
+                expected_version,
+                actual_version,
+            }));
+        }
+    }
+    Ok(())
 }
 
 impl Store for RedbStore {
@@ -434,6 +456,9 @@ impl Store for RedbStore {
         batch.validate()?;
         if batch.is_empty() {
             return Ok(());
+        }
+        if batch.ops().is_empty() {
+            return self.check_read_only(&batch);
         }
         self.apply(&batch)
     }
