@@ -56,6 +56,24 @@
 //! everything before it durable. Choose buffered for hosts that batch their
 //! own acknowledgements and can replay the last few seconds of input.
 //!
+//! After a crash or power cut, opening the file repairs it: if the commit
+//! being written when the power failed reached the disk only in part, redb
+//! finds its pages failing their checksums and opens the commit before it
+//! ([`RedbStore::rolled_back_on_open`] says so). That commit had not been
+//! acknowledged, so nothing acknowledged is lost. One exception: if the power
+//! fails while a new file is first being created, before anything was ever
+//! committed, the half-made file fails to open with [`StoreError::Corrupt`]
+//! (redb writes its magic number last); delete it and start again.
+//!
+//! These promises are tested against power loss, not only a killed process
+//! (whose writes the operating system still completes): the crate's tests run
+//! a committing workload over a simulated disk that loses, or tears at
+//! 512-byte sector granularity, every write not yet synced, and cut the power
+//! at hundreds of seeded points. The simulated disk is public behind the
+//! `testkit` feature (`testkit::SimulatedDisk`), for hosts that want to test
+//! their own workloads the same way; [`RedbStore::open_with_backend`] opens a
+//! store over it, or over any other redb [`StorageBackend`].
+//!
 //! The file is locked by the process that opens it: one process at a time.
 //! For several processes or machines sharing one database, use the
 //! PostgreSQL store (`tally-store-postgres`).
@@ -65,7 +83,9 @@
 //! I/O failures are [`StoreError::Backend`] with the operation that failed
 //! and redb's error as the source; a file that is not a redb database, or
 //! fails redb's page checksums (verified on open, see
-//! [`Options::verify_on_open`]), is [`StoreError::Corrupt`]. Nothing panics.
+//! [`Options::verify_on_open`]) with no older whole commit to fall back to,
+//! is [`StoreError::Corrupt`]. Nothing panics, and damaged data is never
+//! returned as data.
 
 #![forbid(unsafe_code)]
 
@@ -330,13 +350,17 @@ impl RedbStore {
     /// because its pages did not all verify, and opened the commit before it.
     ///
     /// After a crash or power cut this is the expected repair of a commit
-    /// that was cut off while being written: it had not finished its fsync,
-    /// so `commit` had not returned for it (no acknowledged commit is lost).
-    /// On a file that was closed cleanly it means the file was damaged
-    /// afterwards and its newest durable commit is gone, so a host may want to
-    /// log it. Either way the store holds one whole commit and nothing of the
-    /// discarded one. If no commit verifies, opening fails with
-    /// [`StoreError::Corrupt`] instead.
+    /// that was cut off while being written: its fsync had not finished, so
+    /// `commit` had not returned for it, and nothing acknowledged is lost. It
+    /// can also mean that the newest commit was damaged after it was written
+    /// (by the disk, or by a disk whose fsync does not really persist), and
+    /// then that commit is lost; redb cannot tell the two apart, so a host
+    /// that must know can log this. Either way the store holds one whole
+    /// commit and nothing of the discarded one. If no commit verifies,
+    /// opening fails with [`StoreError::Corrupt`] instead. Always `false`
+    /// for a file that was closed cleanly: redb writes the last commit
+    /// before closing in two phases (fsync, then switch), and damage to such
+    /// a commit fails the open rather than rolling it back.
     pub fn rolled_back_on_open(&self) -> bool {
         self.rolled_back_on_open
     }
