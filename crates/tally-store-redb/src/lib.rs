@@ -53,8 +53,9 @@
 //! fsync: commits are atomic and visible at once, and a crash loses at most the
 //! buffered commits since the last durable one, never part of one. Call
 //! [`RedbStore::flush`] (or make any commit with immediate durability) to make
-//! everything before it durable. Choose buffered for hosts that batch their
-//! own acknowledgements and can replay the last few seconds of input.
+//! everything before it durable; dropping the store (a clean close) does too.
+//! Choose buffered for hosts that batch their own acknowledgements and can
+//! replay the last few seconds of input.
 //!
 //! After a crash or power cut, opening the file repairs it: if the commit
 //! being written when the power failed reached the disk only in part, redb

@@ -635,3 +635,24 @@ fn a_store_closed_cleanly_reopens_without_a_rollback() {
     };
     assert_eq!(check_recovered(&store, seen), Ok(1));
 }
+
+#[test]
+fn closing_a_buffered_store_makes_its_commits_durable() {
+    let disk = SimulatedDisk::new();
+    {
+        let store = RedbStore::open_with_backend(disk.clone(), options(Durability::Buffered)).unwrap();
+        store.commit(batch(0, 0)).unwrap();
+        let next_version = store.get(NEXT_KEY).unwrap().unwrap().version;
+        store.commit(batch(1, next_version)).unwrap();
+        // No flush: dropping the store closes it cleanly.
+    }
+    disk.cut_power(PowerCut::LoseUnsynced, 0);
+    let store = RedbStore::open_with_backend(disk.after_power_cut().unwrap(), Options::default()).unwrap();
+    let seen = Acknowledged {
+        opened: true,
+        attempted: 2,
+        committed: 2,
+        flushed: 2,
+    };
+    assert_eq!(check_recovered(&store, seen), Ok(2));
+}
