@@ -4,6 +4,9 @@
 //!
 //! The writer is this same test binary, re-executed to run the ignored test
 //! `crash_writer_child` (so no extra binary is needed).
+//!
+//! A killed process loses nothing the operating system already accepted, so
+//! this does not test fsync; `power_cut.rs` does, on a simulated disk.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
