@@ -132,6 +132,7 @@ pub use crate::error::{ConfigError, ConnectError};
 pub use crate::options::{DEFAULT_TABLE, MAX_POOL_SIZE, MAX_TABLE_NAME_BYTES, MAX_TIMEOUT, PgOptions};
 use crate::pool::{CheckoutError, Connection, OpenError, Opener, Pool, Session};
 use crate::sql::Sql;
+pub use crate::tls::SslMode;
 
 /// The backend name in every [`StoreError`] this crate returns.
 pub const BACKEND: &str = "postgres";
@@ -144,14 +145,14 @@ pub const SCHEMA_VERSION: i32 = 1;
 pub struct PgStore {
     pool: Pool,
     table: String,
-    tls: bool,
+    ssl_mode: SslMode,
 }
 
 impl fmt::Debug for PgStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PgStore")
             .field("table", &self.table)
-            .field("tls", &self.tls)
+            .field("ssl_mode", &self.ssl_mode)
             .finish_non_exhaustive()
     }
 }
@@ -370,13 +371,13 @@ impl PgStore {
     /// file) is a [`ConnectError::Config`], found before anything is sent.
     pub fn connect_with(url: &str, options: PgOptions) -> Result<Self, ConnectError> {
         let setup = options::setup(url, &options)?;
-        let tls = setup.opener.connector.uses_tls();
+        let ssl_mode = setup.ssl_mode;
         Self::create_schema(&setup.opener, &options.table)?;
         let pool = Pool::new(setup.opener, Sql::for_table(&options.table), setup.limits);
         let store = PgStore {
             pool,
             table: options.table,
-            tls,
+            ssl_mode,
         };
         // Open the first pooled connection now, so a bad server fails here.
         store.pool.open_one().map_err(open_error)?;
@@ -450,11 +451,10 @@ impl PgStore {
         &self.table
     }
 
-    /// True when the store's connections use TLS (`sslmode` other than
-    /// `disable`; with `prefer`, a server that declines TLS is still
-    /// reached in plaintext).
-    pub fn uses_tls(&self) -> bool {
-        self.tls
+    /// The `sslmode` in force (the connection string's, or the default
+    /// [`SslMode::Prefer`]).
+    pub fn ssl_mode(&self) -> SslMode {
+        self.ssl_mode
     }
 
     /// Drops the store's table and its schema row: **every key is gone**.

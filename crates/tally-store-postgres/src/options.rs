@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::error::ConfigError;
 use crate::pool::{Limits, Opener};
-use crate::tls::{self, Connector, Roots};
+use crate::tls::{self, Connector, Roots, SslMode};
 
 /// The table name [`PgStore::connect`](crate::PgStore::connect) uses.
 pub const DEFAULT_TABLE: &str = "tally_kv";
@@ -151,6 +151,7 @@ impl PgOptions {
 
 /// What [`setup`] makes of a connection string and options.
 pub(crate) struct Setup {
+    pub(crate) ssl_mode: SslMode,
     pub(crate) opener: Opener,
     pub(crate) limits: Limits,
 }
@@ -197,6 +198,7 @@ pub(crate) fn setup(url: &str, options: &PgOptions) -> Result<Setup, ConfigError
         None => String::new(),
     };
     Ok(Setup {
+        ssl_mode: mode,
         opener: Opener {
             config,
             connector,

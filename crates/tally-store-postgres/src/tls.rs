@@ -24,14 +24,29 @@ use std::path::PathBuf;
 use crate::driver::PollMessage;
 use crate::error::ConfigError;
 
-/// libpq's `sslmode` values this crate implements (`allow` is refused).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SslMode {
+/// The connection string's `sslmode`: libpq's values, except `allow`
+/// (refused). See the crate docs for what each one checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SslMode {
+    /// Plaintext only.
     Disable,
+    /// TLS when the server offers it, else plaintext; the certificate is
+    /// checked only against a given CA file (the default, as in libpq).
     Prefer,
+    /// TLS always; the certificate is checked only against a given CA file.
     Require,
+    /// TLS always; the certificate must chain to a trusted root.
     VerifyCa,
+    /// TLS always; the certificate must chain to a trusted root and name
+    /// the host.
     VerifyFull,
+}
+
+impl std::fmt::Display for SslMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl SslMode {
@@ -52,7 +67,8 @@ impl SslMode {
         }
     }
 
-    pub(crate) fn name(self) -> &'static str {
+    /// The value as written in a connection string (`"verify-full"`).
+    pub fn name(self) -> &'static str {
         match self {
             SslMode::Disable => "disable",
             SslMode::Prefer => "prefer",
@@ -340,6 +356,7 @@ impl Connector {
     }
 
     /// True for a connector that uses TLS.
+    #[cfg(test)]
     pub(crate) fn uses_tls(&self) -> bool {
         !matches!(self, Connector::Plain)
     }

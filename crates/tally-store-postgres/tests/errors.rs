@@ -206,6 +206,19 @@ fn an_unreachable_server_is_a_connect_error() {
 }
 
 #[test]
+fn sslmode_disable_connects_in_plaintext() {
+    let Some(url) = support::url("sslmode_disable_connects_in_plaintext") else {
+        return;
+    };
+    let temp = support::TempPg::new(&support::with_param(&url, "sslmode", "disable"), "plain");
+    assert_eq!(temp.store().ssl_mode(), tally_store_postgres::SslMode::Disable);
+    let mut batch = Batch::new();
+    batch.put(b"k", b"plain".to_vec());
+    temp.commit(batch).unwrap();
+    assert_eq!(&temp.get(b"k").unwrap().unwrap().value[..], b"plain");
+}
+
+#[test]
 fn two_stores_in_one_database_do_not_see_each_other() {
     let Some(url) = support::url("two_stores_in_one_database_do_not_see_each_other") else {
         return;
@@ -254,4 +267,32 @@ fn a_version_beyond_bigint_is_a_conflict_not_an_error() {
         "{error:?}"
     );
     assert_eq!(temp.get(b"k").unwrap(), None);
+}
+
+#[test]
+fn a_table_of_another_schema_version_is_refused() {
+    let Some(url) = support::url("a_table_of_another_schema_version_is_refused") else {
+        return;
+    };
+    let temp = support::TempPg::new(&url, "schema");
+    let table = temp.store().table().to_owned();
+    let mut admin = support::admin(&url);
+    admin
+        .execute(
+            "UPDATE tally_schema SET schema_version = 99 WHERE table_name = $1",
+            &[&table],
+        )
+        .unwrap();
+    let options = PgOptions {
+        table: table.clone(),
+        ..PgOptions::default()
+    };
+    match PgStore::connect_with(&url, options) {
+        Err(ConnectError::IncompatibleSchema {
+            table: refused,
+            found: 99,
+            supported: tally_store_postgres::SCHEMA_VERSION,
+        }) => assert_eq!(refused, table),
+        other => panic!("expected an incompatible schema, got {other:?}"),
+    }
 }

@@ -49,6 +49,8 @@ start() {
     bindir=$(find_bindir)
     dir=$(mktemp -d "${TMPDIR:-/tmp}/tally-pg-tls.XXXXXX")
     chmod 755 "$dir"
+    # A start that fails part way leaves nothing behind.
+    trap 'stop "$dir"' EXIT
 
     # A CA, and a server certificate it signs, valid for 127.0.0.1 and localhost.
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
@@ -102,6 +104,7 @@ EOF
     as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
         || { cat "$dir/server.log" >&2; die "the server did not start"; }
 
+    trap - EXIT
     echo "export TALLY_PG_TLS_URL='postgres://postgres@127.0.0.1:$port/postgres'"
     echo "export TALLY_PG_TLS_CA='$dir/ca.crt'"
     echo "export TALLY_PG_TLS_DIR='$dir'"

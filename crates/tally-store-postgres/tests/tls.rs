@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use postgres::error::SqlState;
 use tally_store::{Batch, Store};
-use tally_store_postgres::{ConnectError, PgOptions, PgStore};
+use tally_store_postgres::{ConnectError, PgOptions, PgStore, SslMode};
 
 const TLS_URL_ENV: &str = "TALLY_PG_TLS_URL";
 const TLS_CA_ENV: &str = "TALLY_PG_TLS_CA";
@@ -104,7 +104,7 @@ fn verify_full_with_the_servers_ca_commits_and_reads() {
         "tls_full",
         with_ca(&ca),
     );
-    assert!(temp.store().uses_tls());
+    assert_eq!(temp.store().ssl_mode(), SslMode::VerifyFull);
     commit_and_read_back(&temp);
 }
 
@@ -181,10 +181,11 @@ fn require_and_prefer_without_a_ca_encrypt_without_verifying() {
         "tls_require",
         PgOptions::default(),
     );
-    assert!(temp.store().uses_tls());
+    assert_eq!(temp.store().ssl_mode(), SslMode::Require);
     commit_and_read_back(&temp);
     // No sslmode: libpq's default, prefer.
     let temp = support::TempPg::with_options(&url, "tls_prefer", PgOptions::default());
+    assert_eq!(temp.store().ssl_mode(), SslMode::Prefer);
     commit_and_read_back(&temp);
 }
 
