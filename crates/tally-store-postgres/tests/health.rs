@@ -183,3 +183,137 @@ fn a_commit_blocked_by_another_sessions_lock_fails_at_the_statement_timeout() {
     assert_eq!((&found.value[..], found.version), (&b"v"[..], version));
     put(&temp, b"k", b"after").unwrap();
 }
+
+/// The pid of the backend of application `name` (other than `not`) that
+/// waits for a lock, once there is one (polled for up to a minute: a bound
+/// for a broken build, not a timing). Fails at once if `ended()` says the
+/// commit under test returned instead.
+fn backend_waiting_for_a_lock(
+    admin: &mut postgres::Client,
+    name: &str,
+    not: Option<i32>,
+    ended: impl Fn() -> bool,
+) -> i32 {
+    for _ in 0..1_200 {
+        assert!(!ended(), "the commit returned instead of waiting for the lock");
+        let row = admin
+            .query_opt(
+                "SELECT pid FROM pg_stat_activity
+                 WHERE application_name = $1 AND wait_event_type = 'Lock' AND pid <> $2",
+                &[&name, &not.unwrap_or(0)],
+            )
+            .unwrap();
+        if let Some(row) = row {
+            return row.get(0);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("no backend of {name} came to wait for the lock");
+}
+
+/// A store whose connections carry a unique application name, the name,
+/// and `key` written once, with its version.
+fn store_with_key(url: &str, tag: &str, key: &[u8]) -> (support::TempPg, String, u64) {
+    let name = support::unique_table(tag);
+    let temp = support::TempPg::with_options(
+        &support::with_param(url, "application_name", &name),
+        tag,
+        PgOptions {
+            pool_size: 2,
+            ..PgOptions::default()
+        },
+    );
+    put(&temp, key, b"before").unwrap();
+    let version = temp.get(key).unwrap().unwrap().version;
+    (temp, name, version)
+}
+
+#[test]
+fn a_checked_commit_that_lost_its_connection_before_commit_runs_again_once() {
+    let Some(url) = support::url("a_checked_commit_that_lost_its_connection_before_commit_runs_again_once") else {
+        return;
+    };
+    let (temp, name, version) = store_with_key(&url, "lost_checked", b"a");
+    let mut admin = support::admin(&url);
+    let mut killer = support::admin(&url);
+    let mut holder = admin.transaction().unwrap();
+    holder
+        .execute(
+            &format!("SELECT 1 FROM \"{}\" WHERE key = $1 FOR UPDATE", temp.store().table()),
+            &[&&b"a"[..]],
+        )
+        .unwrap();
+    std::thread::scope(|scope| {
+        // Two keys and a precondition: the multi-statement path. It blocks
+        // in its first statement, on the row lock `holder` has.
+        let committer = scope.spawn(|| {
+            let mut batch = Batch::new();
+            batch
+                .expect_version(b"a", version)
+                .put(b"a", b"after".to_vec())
+                .put(b"b", b"also".to_vec());
+            temp.commit(batch)
+        });
+        let first = backend_waiting_for_a_lock(&mut killer, &name, None, || committer.is_finished());
+        killer
+            .execute("SELECT pg_terminate_backend($1, 10000)", &[&first])
+            .unwrap();
+        // Nothing was applied (COMMIT was never sent), so the store runs the
+        // transaction again on a fresh connection, which waits in turn.
+        backend_waiting_for_a_lock(&mut killer, &name, Some(first), || committer.is_finished());
+        holder.rollback().unwrap();
+        committer.join().unwrap().unwrap();
+    });
+    let found = temp.get(b"a").unwrap().unwrap();
+    assert_eq!((&found.value[..], found.version), (&b"after"[..], version + 1));
+    assert_eq!(&temp.get(b"b").unwrap().unwrap().value[..], b"also");
+}
+
+#[test]
+fn a_one_statement_commit_that_lost_its_connection_is_reported_not_retried() {
+    let Some(url) = support::url("a_one_statement_commit_that_lost_its_connection_is_reported_not_retried") else {
+        return;
+    };
+    let (temp, name, version) = store_with_key(&url, "lost_cas", b"a");
+    let mut admin = support::admin(&url);
+    let mut killer = support::admin(&url);
+    let mut holder = admin.transaction().unwrap();
+    holder
+        .execute(
+            &format!("SELECT 1 FROM \"{}\" WHERE key = $1 FOR UPDATE", temp.store().table()),
+            &[&&b"a"[..]],
+        )
+        .unwrap();
+    let outcome = std::thread::scope(|scope| {
+        // One precondition and one write of one key: a single autocommit
+        // statement, which blocks on the row lock.
+        let committer = scope.spawn(|| {
+            let mut cas = Batch::new();
+            cas.expect_version(b"a", version).put(b"a", b"after".to_vec());
+            temp.commit(cas)
+        });
+        let pid = backend_waiting_for_a_lock(&mut killer, &name, None, || committer.is_finished());
+        killer
+            .execute("SELECT pg_terminate_backend($1, 10000)", &[&pid])
+            .unwrap();
+        // The statement was sent: whether it took effect is unknown to the
+        // store, so it must report the failure rather than run it again.
+        let outcome = committer.join().unwrap();
+        holder.rollback().unwrap();
+        outcome
+    });
+    let error = outcome.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            StoreError::Backend {
+                operation: Operation::Commit,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    // Here it was not applied (the server aborted it), and nothing retried it.
+    let found = temp.get(b"a").unwrap().unwrap();
+    assert_eq!((&found.value[..], found.version), (&b"before"[..], version));
+}
