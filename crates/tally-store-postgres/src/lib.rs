@@ -437,8 +437,7 @@ impl PgStore {
         match query(pooled.connection()) {
             Ok(result) => Ok(result),
             Err(error) if is_connection_lost(&error) => {
-                // The lost connection is closed, so dropping it discards it.
-                drop(pooled);
+                pooled.discard();
                 let mut pooled = self.checkout(operation)?;
                 query(pooled.connection()).map_err(|error| pg_error(operation, error))
             }
@@ -494,22 +493,31 @@ impl PgStore {
     /// fresh connection; a failure at `COMMIT` is reported.
     fn commit_checked(&self, plan: &Plan<'_>) -> Result<(), StoreError> {
         let commit = |error| pg_error(Operation::Commit, error);
+        // At most two attempts: the second only after a lost connection.
         let mut retried = false;
         loop {
             let mut pooled = self.checkout(Operation::Commit)?;
             let connection = pooled.connection();
             let outcome = Self::checked_transaction(connection, plan);
-            if outcome.is_err() && !connection.client.is_closed() {
-                // Leave the connection outside any transaction. A failed
-                // rollback means a broken connection, which the pool drops.
-                let _ = connection.driver.run(connection.client.batch_execute("ROLLBACK"));
+            let lost = matches!(
+                &outcome,
+                Err(CheckedFailure::BeforeCommit(error) | CheckedFailure::AtCommit(error)) if is_connection_lost(error)
+            );
+            if lost {
+                pooled.discard();
+            } else if outcome.is_err()
+                && connection
+                    .driver
+                    .run(connection.client.batch_execute("ROLLBACK"))
+                    .is_err()
+            {
+                // A connection that cannot leave its transaction is not
+                // handed to the next caller.
+                pooled.discard();
             }
             match outcome {
                 Ok(()) => return Ok(()),
-                Err(CheckedFailure::BeforeCommit(error)) if !retried && is_connection_lost(&error) => {
-                    retried = true;
-                    drop(pooled);
-                }
+                Err(CheckedFailure::BeforeCommit(_)) if lost && !retried => retried = true,
                 Err(CheckedFailure::BeforeCommit(error) | CheckedFailure::AtCommit(error)) => {
                     return Err(commit(error));
                 }

@@ -323,6 +323,17 @@ impl Pooled<'_> {
     }
 }
 
+impl Pooled<'_> {
+    /// Closes the connection instead of returning it to the pool (it was
+    /// lost, or is in a state nobody should inherit).
+    pub(crate) fn discard(mut self) {
+        if let Some(connection) = self.connection.take() {
+            drop(connection);
+            self.pool.forget_one();
+        }
+    }
+}
+
 impl Drop for Pooled<'_> {
     fn drop(&mut self) {
         if let Some(connection) = self.connection.take() {
