@@ -74,18 +74,21 @@
 //!
 //! # Connection health
 //!
-//! A connection the server dropped while it sat in the pool (an
+//! A connection the server closed while it sat in the pool (an
 //! administrator's `pg_terminate_backend`, a server restart, an idle-session
-//! timeout) is noticed and replaced before a call uses it, so no call fails
-//! because of it; a connection idle for longer than
-//! [`PgOptions::ping_after_idle`] is pinged first. Reads that lose their
-//! connection midway are retried once on a fresh one, and so is a
-//! multi-statement commit that lost it before its `COMMIT` was sent (nothing
-//! of it can have been applied). A single-statement commit, or a `COMMIT`,
-//! that loses its connection is **not** retried: it may have been applied,
-//! and the caller gets [`StoreError::Backend`] (a lost acknowledgement).
-//! [`PgOptions::statement_timeout`] and [`PgOptions::io_timeout`] bound how
-//! long a call can wait on a blocked statement or a dead network.
+//! timeout) is noticed when a call takes it, at no cost (the server's
+//! goodbye is already in the socket), and replaced before anything is sent,
+//! so the call does not fail because of it. A connection idle for longer
+//! than [`PgOptions::ping_after_idle`] is also pinged first, which catches a
+//! server that vanished without a word (a network cut, a crashed machine).
+//! A read that loses its connection midway is retried once on a fresh one,
+//! and so is a multi-statement commit that lost it before its `COMMIT` was
+//! sent (nothing of it can have been applied). A single-statement commit, or
+//! a `COMMIT`, that loses its connection is **not** retried: it may have been
+//! applied, and the caller gets [`StoreError::Backend`] (a lost
+//! acknowledgement). [`PgOptions::statement_timeout`] bounds how long a
+//! statement may wait on the server (a lock held by another session), and
+//! [`PgOptions::io_timeout`] how long a call may wait on a silent network.
 //!
 //! # Where it runs
 //!
@@ -93,12 +96,12 @@
 //! against a generated CA), by this crate's tests and the conformance kit.
 //!
 //! Not tested: the Postgres-compatible distributed engines (CockroachDB,
-//! YugabyteDB and the like). The store is *written* to the SQL subset they
-//! document as supported (`INSERT … ON CONFLICT`, `unnest` of arrays,
+//! YugabyteDB and the like). The store sticks to a small SQL subset meant to
+//! be portable to them (`INSERT … ON CONFLICT`, `unnest` of arrays,
 //! data-modifying `WITH`, row locks taken by writes, `ORDER BY … LIMIT`;
-//! **no** advisory locks, PL/pgSQL, sequences or LISTEN/NOTIFY), but it has
-//! never been run on one, and their isolation and locking differ from
-//! PostgreSQL's. Before trusting one, run this crate's tests against it
+//! **no** advisory locks, PL/pgSQL, sequences or LISTEN/NOTIFY, which such
+//! engines lack or restrict), but it has never been run on one, and their
+//! isolation and locking differ from PostgreSQL's. Before trusting one, run this crate's tests against it
 //! (`TALLY_PG_URL`): the conformance kit checks the contract, including
 //! lost updates and write skew under concurrency.
 //!
