@@ -14,7 +14,10 @@
 //! Run with `cargo bench --features postgres --bench backends`, then
 //! `python3 benches/ratios.py` prints each ratio. PostgreSQL groups run when
 //! `TALLY_PG_URL` is set (or the local default server answers); otherwise
-//! they are skipped with a note.
+//! they are skipped with a note. The default URL says `sslmode=disable`:
+//! the baseline speaks plaintext, so `PgStore` must too for the ratio to
+//! measure the store and not TLS (by default `PgStore` uses TLS whenever the
+//! server offers it, as libpq does).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -129,7 +132,8 @@ fn redb_benches(c: &mut Criterion) {
 }
 
 fn pg_url() -> Option<String> {
-    let url = std::env::var("TALLY_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let url = std::env::var("TALLY_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test?sslmode=disable".into());
     match postgres::Client::connect(&url, postgres::NoTls) {
         Ok(_) => Some(url),
         Err(error) => {

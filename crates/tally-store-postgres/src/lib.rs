@@ -1,12 +1,10 @@
-//! The shared-server [`Store`]: PostgreSQL, and the Postgres-compatible
-//! distributed SQL engines that are how a tally deployment outgrows one
-//! machine.
+//! The shared-server [`Store`]: one PostgreSQL table that any number of
+//! threads, processes and machines share.
 //!
 //! [`PgStore`] keeps tally's ordered, versioned key-value contract in one
-//! table. Any number of threads, processes and machines may share it: every
-//! [`Store::commit`] is one SQL transaction that checks the batch's
-//! preconditions under row locks and applies the batch, or rolls back and
-//! returns [`Conflict`], so the callers' optimistic retry loop
+//! table. Every [`Store::commit`] is one SQL transaction that checks the
+//! batch's preconditions under row locks and applies the batch, or rolls back
+//! and returns [`Conflict`], so the callers' optimistic retry loop
 //! ([`tally_store::transact`]) works across processes exactly as it does in
 //! one.
 //!
@@ -15,6 +13,7 @@
 //! use tally_store_postgres::PgStore;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // Hosted PostgreSQL: "postgres://user:password@db.example.com/app?sslmode=verify-full"
 //! let store = PgStore::connect("postgres://postgres@127.0.0.1:5432/test")?;
 //! let mut batch = Batch::new();
 //! batch.expect_absent(b"greeting").put(b"greeting", b"hello".to_vec());
@@ -61,39 +60,82 @@
 //! `synchronous_commit = on`, a returned commit is on disk (and on
 //! synchronous replicas, if configured).
 //!
-//! # Scaling past one machine
+//! # TLS
 //!
-//! The store uses only SQL that Postgres-compatible distributed engines
-//! (CockroachDB, YugabyteDB and the like) also run: `INSERT … ON CONFLICT`,
-//! `unnest` of arrays, data-modifying `WITH`, row locks taken by writes, and
-//! `ORDER BY … LIMIT`. It uses **no** advisory locks, PL/pgSQL, sequences,
-//! or LISTEN/NOTIFY. Point [`PgStore::connect`] at such a cluster to spread
-//! one tally across machines; the conformance kit in this crate's tests is
-//! how to check an engine before trusting it.
+//! The connection string chooses TLS as libpq does: `sslmode=disable`,
+//! `prefer` (the default: TLS when the server offers it, certificate not
+//! checked), `require`, `verify-ca` or `verify-full` (the certificate must
+//! chain to a trusted root and name the host: what to use over any network
+//! you do not control). The trusted roots are [`PgOptions::tls_ca_file`] or
+//! `sslrootcert=PATH`, else the operating system's. TLS is rustls with the
+//! *ring* provider, behind the crate's default `tls` feature; without it,
+//! only `disable` and `prefer` (as plaintext) connect. Client certificates
+//! are not supported.
+//!
+//! # Connection health
+//!
+//! A connection the server closed while it sat in the pool (an
+//! administrator's `pg_terminate_backend`, a server restart, an idle-session
+//! timeout) is noticed when a call takes it, at no cost (the server's
+//! goodbye is already in the socket), and replaced before anything is sent,
+//! so the call does not fail because of it. A connection idle for longer
+//! than [`PgOptions::ping_after_idle`] is also pinged first, which catches a
+//! server that vanished without a word (a network cut, a crashed machine).
+//! A read that loses its connection midway is retried once on a fresh one,
+//! and so is a multi-statement commit that lost it before its `COMMIT` was
+//! sent (nothing of it can have been applied). A single-statement commit, or
+//! a `COMMIT`, that loses its connection is **not** retried: it may have been
+//! applied, and the caller gets [`StoreError::Backend`] (a lost
+//! acknowledgement). [`PgOptions::statement_timeout`] bounds how long a
+//! statement may wait on the server (a lock held by another session), and
+//! [`PgOptions::io_timeout`] how long a call may wait on a silent network.
+//!
+//! # Where it runs
+//!
+//! Tested: PostgreSQL 15, over plaintext and over TLS (`verify-full`
+//! against a generated CA), by this crate's tests and the conformance kit.
+//!
+//! Not tested: the Postgres-compatible distributed engines (CockroachDB,
+//! YugabyteDB and the like). The store sticks to a small SQL subset meant to
+//! be portable to them (`INSERT … ON CONFLICT`, `unnest` of arrays,
+//! data-modifying `WITH`, row locks taken by writes, `ORDER BY … LIMIT`;
+//! **no** advisory locks, PL/pgSQL, sequences or LISTEN/NOTIFY, which such
+//! engines lack or restrict), but it has never been run on one, and their
+//! isolation and locking differ from PostgreSQL's. Before trusting one, run this crate's tests against it
+//! (`TALLY_PG_URL`): the conformance kit checks the contract, including
+//! lost updates and write skew under concurrency.
 //!
 //! # Errors
 //!
-//! Every failure is a [`StoreError`]: a lost connection, a refused login or
-//! a server error is [`StoreError::Backend`] with the [`Operation`] that
-//! failed and the driver's error as its source; a table written by an
-//! unknown schema is [`StoreError::Corrupt`]. A broken connection is dropped
-//! from the pool and replaced on the next call. Nothing panics.
+//! Opening a store returns a [`ConnectError`]: a bad option or connection
+//! string is a [`ConfigError`] (found before anything is sent), a failed TLS
+//! handshake, an unreachable server or a refused login a variant of its
+//! own. Once open, every call returns a [`StoreError`]: a lost connection
+//! or a server error is [`StoreError::Backend`] with the [`Operation`] that
+//! failed and the driver's error as its source; a malformed row is
+//! [`StoreError::Corrupt`]. Nothing panics.
 
 #![forbid(unsafe_code)]
 
+mod driver;
+mod error;
+mod options;
 mod pool;
 mod sql;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::Duration;
 
-use postgres::error::SqlState;
 use tally_store::bytes::Bytes;
 use tally_store::{Batch, Conflict, Entry, Op, Operation, Page, Store, StoreError, Versioned};
+use tokio_postgres::error::SqlState;
 
-use crate::pool::{CheckoutError, Pool};
+pub use crate::error::{ConfigError, ConnectError};
+pub use crate::options::{DEFAULT_TABLE, MAX_POOL_SIZE, MAX_TABLE_NAME_BYTES, MAX_TIMEOUT, PgOptions};
+use crate::pool::{CheckoutError, Connection, OpenError, Opener, Pool, Session};
 use crate::sql::Sql;
+pub use crate::tls::SslMode;
 
 /// The backend name in every [`StoreError`] this crate returns.
 pub const BACKEND: &str = "postgres";
@@ -101,89 +143,24 @@ pub const BACKEND: &str = "postgres";
 /// The table layout this crate writes and understands.
 pub const SCHEMA_VERSION: i32 = 1;
 
-/// The table name [`PgStore::connect`] uses.
-pub const DEFAULT_TABLE: &str = "tally_kv";
-
-/// The longest table name PostgreSQL keeps without truncating it.
-pub const MAX_TABLE_NAME_BYTES: usize = 63;
-
-/// Options for [`PgStore::connect_with`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PgOptions {
-    /// The table that holds this store's keys: 1 to 63 bytes of lowercase
-    /// ASCII letters, digits and `_`, not starting with a digit.
-    pub table: String,
-    /// The most connections the store opens (default 8). Each thread that
-    /// is inside a store call holds one.
-    pub pool_size: usize,
-    /// How long a call waits for a free connection before it fails with
-    /// [`StoreError::Backend`] (default 30 s).
-    pub checkout_timeout: Duration,
-    /// Timeout for opening one connection (default 10 s).
-    pub connect_timeout: Duration,
-}
-
-impl Default for PgOptions {
-    fn default() -> Self {
-        PgOptions {
-            table: DEFAULT_TABLE.to_owned(),
-            pool_size: 8,
-            checkout_timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(10),
-        }
-    }
-}
-
-/// A request [`PgStore::connect_with`] refuses before connecting.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The connection string is neither a `postgres://` URL nor a
-    /// `key=value` list.
-    #[error("invalid PostgreSQL connection string: {reason}")]
-    ConnectionString {
-        /// The driver's explanation.
-        reason: String,
-    },
-    /// The table name is empty, too long, or has characters other than
-    /// lowercase ASCII letters, digits and `_` (or starts with a digit).
-    #[error(
-        "invalid table name {name:?}: use 1 to {MAX_TABLE_NAME_BYTES} lowercase ASCII letters, digits or '_', not starting with a digit"
-    )]
-    TableName {
-        /// The name that was refused.
-        name: String,
-    },
-    /// `pool_size` was 0.
-    #[error("the pool needs at least one connection")]
-    PoolSize,
-}
-
 /// A [`Store`] in one PostgreSQL table, shared by every thread, process and
 /// machine that opens the same table.
 pub struct PgStore {
     pool: Pool,
     table: String,
+    ssl_mode: SslMode,
 }
 
 impl fmt::Debug for PgStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PgStore")
             .field("table", &self.table)
+            .field("ssl_mode", &self.ssl_mode)
             .finish_non_exhaustive()
     }
 }
 
-fn is_valid_table_name(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    (1..=MAX_TABLE_NAME_BYTES).contains(&bytes.len())
-        && !bytes[0].is_ascii_digit()
-        && bytes
-            .iter()
-            .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-}
-
-fn pg_error(operation: Operation, error: postgres::Error) -> StoreError {
+fn pg_error(operation: Operation, error: tokio_postgres::Error) -> StoreError {
     let contention = matches!(
         error.code(),
         Some(code) if *code == SqlState::T_R_SERIALIZATION_FAILURE || *code == SqlState::T_R_DEADLOCK_DETECTED
@@ -199,9 +176,33 @@ fn pg_error(operation: Operation, error: postgres::Error) -> StoreError {
 
 fn checkout_error(operation: Operation, error: CheckoutError) -> StoreError {
     match error {
-        CheckoutError::Connect(error) => pg_error(operation, error),
-        exhausted @ CheckoutError::Exhausted { .. } => StoreError::backend(BACKEND, operation, exhausted),
+        CheckoutError::Connect(OpenError::Driver(error)) => pg_error(operation, error),
+        other => StoreError::backend(BACKEND, operation, other),
     }
+}
+
+/// True when `error` means the connection is gone (closed, reset, or the
+/// server shutting the session down), as opposed to a statement failing on
+/// a live connection.
+fn is_connection_lost(error: &tokio_postgres::Error) -> bool {
+    if error.is_closed() {
+        return true;
+    }
+    if let Some(code) = error.code() {
+        return code.code().starts_with("08")
+            || *code == SqlState::ADMIN_SHUTDOWN
+            || *code == SqlState::CRASH_SHUTDOWN
+            || *code == SqlState::CANNOT_CONNECT_NOW;
+    }
+    std::error::Error::source(error).is_some_and(|source| source.is::<std::io::Error>())
+}
+
+/// How a multi-statement commit failed: before `COMMIT` was sent (nothing
+/// can have been applied) or at it (the outcome is unknown).
+enum CheckedFailure {
+    BeforeCommit(tokio_postgres::Error),
+    AtCommit(tokio_postgres::Error),
+    Store(StoreError),
 }
 
 fn version_from_sql(version: i64) -> Result<u64, StoreError> {
@@ -346,69 +347,58 @@ impl<'a> Plan<'a> {
 
 impl PgStore {
     /// Connects to the server at `url` (a `postgres://` URL or a
-    /// `key=value` connection string) and opens the store in the table
-    /// [`DEFAULT_TABLE`], creating it if needed.
+    /// `key=value` connection string, with libpq's `sslmode` and
+    /// `sslrootcert`) and opens the store in the table [`DEFAULT_TABLE`],
+    /// creating it if needed.
     ///
     /// # Errors
     ///
-    /// [`StoreError::Backend`] with [`Operation::Open`] (source
-    /// [`ConfigError`]) for a malformed connection string; the same variant
-    /// with the driver's error if the server cannot be reached or refuses
-    /// the login; [`StoreError::Corrupt`] if the table was created by an
+    /// [`ConnectError::Config`] for a malformed connection string (nothing is
+    /// sent); [`ConnectError::Tls`] if the TLS handshake fails (an untrusted
+    /// or misnamed certificate); [`ConnectError::Connect`] if the server
+    /// cannot be reached or refuses the connection or login;
+    /// [`ConnectError::Schema`] if it refuses to create the table;
+    /// [`ConnectError::IncompatibleSchema`] if the table was created by an
     /// incompatible schema version.
-    pub fn connect(url: &str) -> Result<Self, StoreError> {
+    pub fn connect(url: &str) -> Result<Self, ConnectError> {
         Self::connect_with(url, PgOptions::default())
     }
 
-    /// Connects with explicit [`PgOptions`] (table name, pool size, timeouts).
+    /// Connects with explicit [`PgOptions`] (table name, pool size,
+    /// timeouts, CA file).
     ///
     /// # Errors
     ///
-    /// As [`PgStore::connect`], plus [`ConfigError::TableName`] and
-    /// [`ConfigError::PoolSize`] (as the source of a
-    /// [`StoreError::Backend`] with [`Operation::Open`]) for bad options.
-    pub fn connect_with(url: &str, options: PgOptions) -> Result<Self, StoreError> {
-        let open_error = |error: ConfigError| StoreError::backend(BACKEND, Operation::Open, error);
-        if !is_valid_table_name(&options.table) {
-            return Err(open_error(ConfigError::TableName { name: options.table }));
-        }
-        if options.pool_size == 0 {
-            return Err(open_error(ConfigError::PoolSize));
-        }
-        let mut config: postgres::Config = url.parse().map_err(|error: postgres::Error| {
-            open_error(ConfigError::ConnectionString {
-                reason: error.to_string(),
-            })
-        })?;
-        config.connect_timeout(options.connect_timeout);
-        if config.get_application_name().is_none() {
-            config.application_name("tally");
-        }
-        Self::create_schema(&config, &options.table)?;
-        let pool = Pool::new(
-            config,
-            Sql::for_table(&options.table),
-            options.pool_size,
-            options.checkout_timeout,
-        );
+    /// As [`PgStore::connect`]; every option that breaks a rule of its doc
+    /// (table name, pool size, a zero or too-long timeout, an unreadable CA
+    /// file) is a [`ConnectError::Config`], found before anything is sent.
+    pub fn connect_with(url: &str, options: PgOptions) -> Result<Self, ConnectError> {
+        let setup = options::setup(url, &options)?;
+        let ssl_mode = setup.ssl_mode;
+        Self::create_schema(&setup.opener, &options.table)?;
+        let pool = Pool::new(setup.opener, Sql::for_table(&options.table), setup.limits);
         let store = PgStore {
             pool,
             table: options.table,
+            ssl_mode,
         };
         // Open the first pooled connection now, so a bad server fails here.
-        drop(store.checkout(Operation::Open)?);
+        store.pool.open_one().map_err(open_error)?;
         Ok(store)
     }
 
-    fn create_schema(config: &postgres::Config, table: &str) -> Result<(), StoreError> {
-        let open = |error| pg_error(Operation::Open, error);
-        let mut client = config.connect(postgres::NoTls).map_err(open)?;
+    fn create_schema(opener: &Opener, table: &str) -> Result<(), ConnectError> {
+        let Session { client, mut driver } = opener.session().map_err(open_error)?;
+        let schema_error = |source| ConnectError::Schema {
+            table: table.to_owned(),
+            source,
+        };
         // Two processes creating the same table at once can collide in the
         // catalog (unique violation); the loser simply tries again.
         let mut attempts = 0;
         loop {
             attempts += 1;
-            match client.batch_execute(&sql::create_schema(table)) {
+            match driver.run(client.batch_execute(&sql::create_schema(table))) {
                 Ok(()) => break,
                 Err(error)
                     if attempts < 5
@@ -416,17 +406,18 @@ impl PgStore {
                 {
                     continue;
                 }
-                Err(error) => return Err(open(error)),
+                Err(error) => return Err(schema_error(error)),
             }
         }
-        let row = client.query_one(&sql::schema_version(), &[&table]).map_err(open)?;
-        let version: i32 = row.try_get(0).map_err(open)?;
+        let row = driver
+            .run(client.query_one(&sql::schema_version(), &[&table]))
+            .map_err(schema_error)?;
+        let version: i32 = row.try_get(0).map_err(schema_error)?;
         if version != SCHEMA_VERSION {
-            return Err(StoreError::Corrupt {
-                backend: BACKEND,
-                detail: format!(
-                    "table {table:?} has schema version {version}; this build reads version {SCHEMA_VERSION}"
-                ),
+            return Err(ConnectError::IncompatibleSchema {
+                table: table.to_owned(),
+                found: version,
+                supported: SCHEMA_VERSION,
             });
         }
         Ok(())
@@ -437,9 +428,35 @@ impl PgStore {
         self.pool.get().map_err(|error| checkout_error(operation, error))
     }
 
+    /// Runs a read (`query` sends nothing but reads), retrying it once on a
+    /// fresh connection if the connection was lost: a read changes nothing,
+    /// so running it twice is harmless.
+    fn read<T>(
+        &self,
+        operation: Operation,
+        mut query: impl FnMut(&mut Connection) -> Result<T, tokio_postgres::Error>,
+    ) -> Result<T, StoreError> {
+        let mut pooled = self.checkout(operation)?;
+        match query(pooled.connection()) {
+            Ok(result) => Ok(result),
+            Err(error) if is_connection_lost(&error) => {
+                pooled.discard();
+                let mut pooled = self.checkout(operation)?;
+                query(pooled.connection()).map_err(|error| pg_error(operation, error))
+            }
+            Err(error) => Err(pg_error(operation, error)),
+        }
+    }
+
     /// The table this store keeps its keys in.
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// The `sslmode` in force (the connection string's, or the default
+    /// [`SslMode::Prefer`]).
+    pub fn ssl_mode(&self) -> SslMode {
+        self.ssl_mode
     }
 
     /// Drops the store's table and its schema row: **every key is gone**.
@@ -451,58 +468,102 @@ impl PgStore {
     /// [`StoreError::Backend`] if the server refuses or cannot be reached.
     pub fn drop_table(self) -> Result<(), StoreError> {
         let mut pooled = self.checkout(Operation::Commit)?;
-        pooled
-            .connection()
-            .client
-            .batch_execute(&sql::drop_table(&self.table))
+        let connection = pooled.connection();
+        connection
+            .driver
+            .run(connection.client.batch_execute(&sql::drop_table(&self.table)))
             .map_err(|error| pg_error(Operation::Commit, error))
     }
 
+    fn commit_read_only(&self, plan: &Plan<'_>) -> Result<(), StoreError> {
+        let checked_keys: Vec<&[u8]> = plan.checks.keys().copied().collect();
+        // Read-only: one consistent snapshot is the whole commit.
+        let rows = self.read(Operation::Commit, |connection| {
+            connection
+                .driver
+                .run(connection.client.query(&connection.statements.check, &[&checked_keys]))
+        })?;
+        let actual = versions_of(&rows)?;
+        match plan.first_violation(&actual) {
+            Some(conflict) => Err(StoreError::Conflict(conflict)),
+            None => Ok(()),
+        }
+    }
+
+    /// The three-statement transaction. A connection lost before `COMMIT`
+    /// was sent leaves nothing applied (the server rolls back an open
+    /// transaction whose client is gone), so that one case runs again on a
+    /// fresh connection; a failure at `COMMIT` is reported.
     fn commit_checked(&self, plan: &Plan<'_>) -> Result<(), StoreError> {
         let commit = |error| pg_error(Operation::Commit, error);
-        let mut pooled = self.checkout(Operation::Commit)?;
-        let connection = pooled.connection();
-        if !plan.has_writes() {
-            let checked_keys: Vec<&[u8]> = plan.checks.keys().copied().collect();
-            // Read-only: one consistent snapshot is the whole commit.
-            let rows = connection
-                .client
-                .query(&connection.statements.check, &[&checked_keys])
-                .map_err(commit)?;
-            let actual = versions_of(&rows)?;
-            return match plan.first_violation(&actual) {
-                Some(conflict) => Err(StoreError::Conflict(conflict)),
-                None => Ok(()),
-            };
+        // At most two attempts: the second only after a lost connection.
+        let mut retried = false;
+        loop {
+            let mut pooled = self.checkout(Operation::Commit)?;
+            let connection = pooled.connection();
+            let outcome = Self::checked_transaction(connection, plan);
+            let lost = matches!(
+                &outcome,
+                Err(CheckedFailure::BeforeCommit(error) | CheckedFailure::AtCommit(error)) if is_connection_lost(error)
+            );
+            if lost {
+                pooled.discard();
+            } else if outcome.is_err()
+                && connection
+                    .driver
+                    .run(connection.client.batch_execute("ROLLBACK"))
+                    .is_err()
+            {
+                // A connection that cannot leave its transaction is not
+                // handed to the next caller.
+                pooled.discard();
+            }
+            match outcome {
+                Ok(()) => return Ok(()),
+                Err(CheckedFailure::BeforeCommit(_)) if lost && !retried => retried = true,
+                Err(CheckedFailure::BeforeCommit(error) | CheckedFailure::AtCommit(error)) => {
+                    return Err(commit(error));
+                }
+                Err(CheckedFailure::Store(error)) => return Err(error),
+            }
         }
+    }
 
-        let mut transaction = connection.client.transaction().map_err(commit)?;
-        transaction
-            .execute(&connection.statements.lock, &[&plan.lock_keys])
-            .map_err(commit)?;
-        let rows = transaction
-            .query(&connection.statements.read_locked, &[&plan.lock_keys])
-            .map_err(commit)?;
+    fn checked_transaction(connection: &mut Connection, plan: &Plan<'_>) -> Result<(), CheckedFailure> {
+        use CheckedFailure::{AtCommit, BeforeCommit, Store};
+        let Connection {
+            client,
+            driver,
+            statements,
+            ..
+        } = connection;
+        driver.run(client.batch_execute("BEGIN")).map_err(BeforeCommit)?;
+        driver
+            .run(client.execute(&statements.lock, &[&plan.lock_keys]))
+            .map_err(BeforeCommit)?;
+        let rows = driver
+            .run(client.query(&statements.read_locked, &[&plan.lock_keys]))
+            .map_err(BeforeCommit)?;
         let mut actual = BTreeMap::new();
         for row in &rows {
-            let key: Vec<u8> = row.try_get(0).map_err(commit)?;
-            let present: bool = row.try_get(1).map_err(commit)?;
-            let version = version_from_sql(row.try_get(2).map_err(commit)?)?;
+            let key: Vec<u8> = row.try_get(0).map_err(BeforeCommit)?;
+            let present: bool = row.try_get(1).map_err(BeforeCommit)?;
+            let version = version_from_sql(row.try_get(2).map_err(BeforeCommit)?).map_err(Store)?;
             if present {
                 actual.insert(key, version);
             }
         }
         if let Some(conflict) = plan.first_violation(&actual) {
-            // Dropping the transaction rolls it back, placeholders included.
-            return Err(StoreError::Conflict(conflict));
+            // The caller rolls back, placeholders included.
+            return Err(Store(StoreError::Conflict(conflict)));
         }
-        transaction
-            .execute(
-                &connection.statements.write,
+        driver
+            .run(client.execute(
+                &statements.write,
                 &[&plan.put_keys, &plan.put_values, &plan.delete_keys, &plan.cleanup_keys],
-            )
-            .map_err(commit)?;
-        transaction.commit().map_err(commit)
+            ))
+            .map_err(BeforeCommit)?;
+        driver.run(client.batch_execute("COMMIT")).map_err(AtCommit)
     }
 
     /// One statement: the write happens only if the key is at the expected
@@ -511,28 +572,25 @@ impl PgStore {
     fn commit_single_key_cas(&self, cas: &SingleKeyCas<'_>) -> Result<(), StoreError> {
         let commit = |error| pg_error(Operation::Commit, error);
         let mut pooled = self.checkout(Operation::Commit)?;
-        let connection = pooled.connection();
-        let statements = &connection.statements;
+        let Connection {
+            client,
+            driver,
+            statements,
+            ..
+        } = pooled.connection();
         // `single_key_cas` only builds versions that fit a bigint.
         let expected = i64::try_from(cas.expected_version).unwrap_or(i64::MAX);
         let changed = match (cas.value, cas.expected_version) {
-            (Some(value), 0) => connection
-                .client
-                .execute(&statements.put_if_absent, &[&cas.key, &value]),
-            (Some(value), _) => connection
-                .client
-                .execute(&statements.put_if_version, &[&cas.key, &value, &expected]),
-            (None, _) => connection
-                .client
-                .execute(&statements.delete_if_version, &[&cas.key, &expected]),
+            (Some(value), 0) => driver.run(client.execute(&statements.put_if_absent, &[&cas.key, &value])),
+            (Some(value), _) => driver.run(client.execute(&statements.put_if_version, &[&cas.key, &value, &expected])),
+            (None, _) => driver.run(client.execute(&statements.delete_if_version, &[&cas.key, &expected])),
         }
         .map_err(commit)?;
         if changed == 1 {
             return Ok(());
         }
-        let row = connection
-            .client
-            .query_opt(&statements.get, &[&cas.key])
+        let row = driver
+            .run(client.query_opt(&statements.get, &[&cas.key]))
             .map_err(commit)?;
         let actual_version = match row {
             Some(row) => version_from_sql(row.try_get(1).map_err(commit)?)?,
@@ -548,24 +606,45 @@ impl PgStore {
     fn commit_blind(&self, plan: &Plan<'_>) -> Result<(), StoreError> {
         let commit = |error| pg_error(Operation::Commit, error);
         let mut pooled = self.checkout(Operation::Commit)?;
-        let connection = pooled.connection();
+        let Connection {
+            client,
+            driver,
+            statements,
+            ..
+        } = pooled.connection();
         // One statement in autocommit is atomic on its own.
         if plan.delete_keys.is_empty() && plan.cleanup_keys.is_empty() {
-            connection
-                .client
-                .execute(&connection.statements.upsert, &[&plan.put_keys, &plan.put_values])
+            driver.run(client.execute(&statements.upsert, &[&plan.put_keys, &plan.put_values]))
         } else {
-            connection.client.execute(
-                &connection.statements.write,
+            driver.run(client.execute(
+                &statements.write,
                 &[&plan.put_keys, &plan.put_values, &plan.delete_keys, &plan.cleanup_keys],
-            )
+            ))
         }
         .map_err(commit)?;
         Ok(())
     }
 }
 
-fn versions_of(rows: &[postgres::Row]) -> Result<BTreeMap<Vec<u8>, u64>, StoreError> {
+/// A failure to open a connection, classified.
+fn open_error(error: OpenError) -> ConnectError {
+    match error {
+        OpenError::Driver(source) => connect_error(source),
+        OpenError::TimedOut { timeout } => ConnectError::Timeout { timeout },
+        OpenError::Runtime(source) => ConnectError::Io { source },
+    }
+}
+
+/// A driver error from opening a connection, classified.
+fn connect_error(source: tokio_postgres::Error) -> ConnectError {
+    if tls::is_tls_failure(&source) {
+        ConnectError::Tls { source }
+    } else {
+        ConnectError::Connect { source }
+    }
+}
+
+fn versions_of(rows: &[tokio_postgres::Row]) -> Result<BTreeMap<Vec<u8>, u64>, StoreError> {
     let commit = |error| pg_error(Operation::Commit, error);
     let mut actual = BTreeMap::new();
     for row in rows {
@@ -580,12 +659,11 @@ impl Store for PgStore {
     fn get(&self, key: &[u8]) -> Result<Option<Versioned>, StoreError> {
         tally_store::validate_key(key)?;
         let get = |error| pg_error(Operation::Get, error);
-        let mut pooled = self.checkout(Operation::Get)?;
-        let connection = pooled.connection();
-        let row = connection
-            .client
-            .query_opt(&connection.statements.get, &[&key])
-            .map_err(get)?;
+        let row = self.read(Operation::Get, |connection| {
+            connection
+                .driver
+                .run(connection.client.query_opt(&connection.statements.get, &[&key]))
+        })?;
         let Some(row) = row else { return Ok(None) };
         let value: Vec<u8> = row.try_get(0).map_err(get)?;
         let version = version_from_sql(row.try_get(1).map_err(get)?)?;
@@ -598,28 +676,30 @@ impl Store for PgStore {
     fn scan(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Page, StoreError> {
         tally_store::validate_scan(prefix, after, limit)?;
         let scan = |error| pg_error(Operation::Scan, error);
-        let mut pooled = self.checkout(Operation::Scan)?;
-        let connection = pooled.connection();
-        let statements = &connection.statements;
         // One row more than asked tells whether another page follows.
         // `limit` is at most MAX_SCAN_LIMIT, so this cannot overflow.
         let fetch = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
         let upper = prefix_successor(prefix);
-        let rows = match (after, &upper) {
-            (Some(after), Some(upper)) if after >= prefix => connection
-                .client
-                .query(&statements.scan_after_bounded, &[&after, upper, &fetch]),
-            (Some(after), None) if after >= prefix => connection
-                .client
-                .query(&statements.scan_after_unbounded, &[&after, &fetch]),
-            (_, Some(upper)) => connection
-                .client
-                .query(&statements.scan_from_prefix_bounded, &[&prefix, upper, &fetch]),
-            (_, None) => connection
-                .client
-                .query(&statements.scan_from_prefix_unbounded, &[&prefix, &fetch]),
-        }
-        .map_err(scan)?;
+        let rows = self.read(Operation::Scan, |connection| {
+            let Connection {
+                client,
+                driver,
+                statements,
+                ..
+            } = connection;
+            match (after, &upper) {
+                (Some(after), Some(upper)) if after >= prefix => {
+                    driver.run(client.query(&statements.scan_after_bounded, &[&after, upper, &fetch]))
+                }
+                (Some(after), None) if after >= prefix => {
+                    driver.run(client.query(&statements.scan_after_unbounded, &[&after, &fetch]))
+                }
+                (_, Some(upper)) => {
+                    driver.run(client.query(&statements.scan_from_prefix_bounded, &[&prefix, upper, &fetch]))
+                }
+                (_, None) => driver.run(client.query(&statements.scan_from_prefix_unbounded, &[&prefix, &fetch])),
+            }
+        })?;
         let more = rows.len() > limit;
         let mut entries = Vec::with_capacity(rows.len().min(limit));
         for row in rows.iter().take(limit) {
@@ -645,6 +725,8 @@ impl Store for PgStore {
             self.commit_blind(&plan)
         } else if let Some(cas) = plan.single_key_cas() {
             self.commit_single_key_cas(&cas)
+        } else if !plan.has_writes() {
+            self.commit_read_only(&plan)
         } else {
             self.commit_checked(&plan)
         }
@@ -662,19 +744,6 @@ mod tests {
         assert_eq!(prefix_successor(b"ab"), Some(b"ac".to_vec()));
         assert_eq!(prefix_successor(&[0x01, 0xFF]), Some(vec![0x02]));
         assert_eq!(prefix_successor(&[0x00]), Some(vec![0x01]));
-    }
-
-    #[test]
-    fn table_names_are_checked() {
-        assert!(is_valid_table_name("tally_kv"));
-        assert!(is_valid_table_name("_t1"));
-        assert!(!is_valid_table_name(""));
-        assert!(!is_valid_table_name("1t"));
-        assert!(!is_valid_table_name("Tally"));
-        assert!(!is_valid_table_name("t; DROP TABLE x"));
-        assert!(!is_valid_table_name("t\"x"));
-        assert!(!is_valid_table_name(&"t".repeat(64)));
-        assert!(is_valid_table_name(&"t".repeat(63)));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Every SQL statement the store runs, for one table.
 //!
-//! Only plain SQL that Postgres-compatible distributed engines also run:
+//! Only plain SQL, a small subset meant to be portable to Postgres-compatible
+//! distributed engines (but tested on PostgreSQL only; see the crate docs):
 //! `INSERT … ON CONFLICT`, `unnest` of arrays, data-modifying `WITH`, and
 //! `ORDER BY … LIMIT`. No advisory locks, no PL/pgSQL, no LISTEN/NOTIFY, no
 //! sequences.

@@ -21,6 +21,20 @@ pub fn url(test: &str) -> Option<String> {
     tally_store::testkit::service_env(URL_ENV, test)
 }
 
+/// `url` with one more query parameter (`key=value` strings get ` key=value`).
+pub fn with_param(url: &str, key: &str, value: &str) -> String {
+    if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+        return format!("{url} {key}={value}");
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}{key}={value}")
+}
+
+/// A plain client for a test's own SQL (the server must accept plaintext).
+pub fn admin(url: &str) -> postgres::Client {
+    postgres::Client::connect(url, postgres::NoTls).unwrap()
+}
+
 /// A table name no other test or run uses.
 pub fn unique_table(tag: &str) -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -41,12 +55,17 @@ pub struct TempPg {
 
 impl TempPg {
     pub fn new(url: &str, tag: &str) -> Self {
+        Self::with_options(url, tag, PgOptions::default())
+    }
+
+    /// A store with `options`, in a fresh table (`options.table` is replaced).
+    pub fn with_options(url: &str, tag: &str, options: PgOptions) -> Self {
         let options = PgOptions {
             table: unique_table(tag),
-            ..PgOptions::default()
+            ..options
         };
         let store = PgStore::connect_with(url, options)
-            .unwrap_or_else(|error| panic!("{URL_ENV} is set but PostgreSQL is unreachable: {error}"));
+            .unwrap_or_else(|error| panic!("cannot open a PgStore at {url}: {error}"));
         TempPg { store: Some(store) }
     }
 
