@@ -1,0 +1,14 @@
+//! The Interledger connector's rules as an embeddable, sans-IO library.
+//!
+//! (Crate documentation is completed as the modules land.)
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod account;
+pub mod balance;
+mod error;
+
+pub use account::{AccountConfig, AccountId, MAX_ACCOUNT_ID_BYTES, MAX_PARALLELISM, WorkerId};
+pub use balance::{BalanceChange, BalanceError, BalanceParts, Refusal};
+pub use error::ConnectorError;
