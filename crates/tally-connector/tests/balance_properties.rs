@@ -3,6 +3,8 @@
 //! at different moments (the store's optimistic commits modelled exactly:
 //! a commit whose read keys changed is retried on fresh reads).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
 use proptest::prelude::*;
 use tally_connector::AccountConfig;
 use tally_connector::balance::{BalanceChange, BalanceParts, check_coordinated, check_outgoing};
