@@ -8,6 +8,7 @@
 pub mod account;
 pub mod balance;
 mod error;
+pub mod routing;
 pub mod tracking;
 
 pub use account::{AccountConfig, AccountId, MAX_ACCOUNT_ID_BYTES, MAX_PARALLELISM, WorkerId};
