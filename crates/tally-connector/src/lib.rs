@@ -8,6 +8,8 @@
 pub mod account;
 pub mod balance;
 mod error;
+pub mod forward;
+pub mod hotset;
 pub mod routing;
 pub mod tracking;
 
