@@ -428,7 +428,7 @@ pub enum Transition {
     /// Store `next`, apply `changes`, count the route, reply upstream.
     Apply {
         /// The payment's new record.
-        next: Payment,
+        next: Box<Payment>,
         /// Balance changes, each to one slot.
         changes: Vec<SlotChange>,
         /// `(prefix, account, fulfilled)` for the route's counts.
@@ -524,7 +524,7 @@ pub fn on_downstream(
     next.state = state;
     debug_assert!(next.state.is_final());
     Transition::Apply {
-        next,
+        next: Box::new(next),
         changes,
         route_feedback: (leg.prefix.clone(), leg.to.clone(), fulfilled),
         upstream,

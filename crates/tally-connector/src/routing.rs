@@ -338,15 +338,21 @@ impl RouteTable {
         balance_of: &mut dyn FnMut(&AccountId) -> Option<i128>,
     ) -> Option<Chosen> {
         let (prefix, accounts) = self.longest_match(destination)?;
-        let candidates: Vec<Candidate<'_>> = accounts
+        let mut candidates: Vec<Candidate<'_>> = accounts
             .iter()
             .filter(|(account, _)| Some(*account) != exclude)
             .map(|(account, entry)| Candidate {
                 account,
                 entry,
-                balance: balance_of(account),
+                balance: None,
             })
             .collect();
+        // Balances are looked up only when there is a choice to make.
+        if candidates.len() > 1 {
+            for candidate in &mut candidates {
+                candidate.balance = balance_of(candidate.account);
+            }
+        }
         if candidates.is_empty() {
             return None;
         }
