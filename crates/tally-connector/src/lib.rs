@@ -14,7 +14,9 @@ pub mod hotset;
 pub mod keys;
 pub mod reconcile;
 pub mod routing;
+pub mod sim;
 pub mod tracking;
+pub mod wire;
 
 pub use account::{AccountConfig, AccountId, MAX_ACCOUNT_ID_BYTES, MAX_PARALLELISM, WorkerId};
 pub use balance::{BalanceChange, BalanceError, BalanceParts, Refusal};

@@ -351,6 +351,28 @@ impl Tracker {
     /// ([`TransferError`]), [`ConnectorError::Limit`] with
     /// [`MAX_PENDING_REQUESTS`] pending.
     pub fn send(&mut self, transfer: Transfer, timeout_ms: Option<u64>, now_ms: u64) -> Result<Sent, ConnectorError> {
+        self.send_as(transfer, None, timeout_ms, now_ms)
+    }
+
+    /// [`Tracker::send`] with the transfer id chosen by the caller (a
+    /// connector derives its outgoing ids, so a retry after a crash sends
+    /// the same one). `None` picks one.
+    ///
+    /// # Errors
+    /// As [`Tracker::send`], and [`ConnectorError::Protocol`] when the
+    /// transfer id is already pending.
+    pub fn send_as(
+        &mut self,
+        transfer: Transfer,
+        transfer_id: Option<[u8; 16]>,
+        timeout_ms: Option<u64>,
+        now_ms: u64,
+    ) -> Result<Sent, ConnectorError> {
+        if let Some(id) = transfer_id
+            && self.by_transfer.contains_key(&id)
+        {
+            return Err(ConnectorError::protocol("transfer id already pending"));
+        }
         let kind = transfer
             .kind()
             .map_err(|error| ConnectorError::protocol(error.to_string()))?;
@@ -378,7 +400,10 @@ impl Tracker {
         };
         let request_id = self.pick_request_id();
         let transfer_id = match kind {
-            RequestKind::Prepare { .. } => Some(self.pick_transfer_id()),
+            RequestKind::Prepare { .. } => Some(match transfer_id {
+                Some(id) => id,
+                None => self.pick_transfer_id(),
+            }),
             _ => None,
         };
         let pending = Pending {
