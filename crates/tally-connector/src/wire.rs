@@ -671,7 +671,7 @@ impl Link {
                     }) => {
                         received.events.push(LinkEvent::Rejected {
                             transfer_id,
-                            reason: reason_of(error.rejection_reason.as_ref()),
+                            reason: reason_of(error.rejection_reason),
                         });
                     }
                     Handled::Ignored(reason) => received.events.push(LinkEvent::Ignored(reason)),
@@ -731,7 +731,7 @@ impl Link {
                 });
                 received.events.push(LinkEvent::Rejected {
                     transfer_id: reject.transfer_id,
-                    reason: reason_of(reject.rejection_reason.as_ref()),
+                    reason: reason_of(reject.rejection_reason),
                 });
             }
             clp::Packet::Message(message) => received.events.push(LinkEvent::Message {
