@@ -16,6 +16,8 @@ pub mod reconcile;
 pub mod routing;
 pub mod sim;
 pub mod tracking;
+#[cfg(feature = "websocket")]
+pub mod websocket;
 pub mod wire;
 
 pub use account::{AccountConfig, AccountId, MAX_ACCOUNT_ID_BYTES, MAX_PARALLELISM, WorkerId};
