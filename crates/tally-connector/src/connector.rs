@@ -148,7 +148,8 @@ pub enum Resolved {
     Unknown,
 }
 
-/// The connector's shell over a store. See the [module docs](self).
+/// The connector's shell over a store: one atomic, idempotent commit per
+/// event, any number of workers on one store.
 #[derive(Debug)]
 pub struct Connector<S> {
     store: S,
