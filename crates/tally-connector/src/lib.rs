@@ -104,6 +104,9 @@ pub mod balance;
 mod connector;
 mod error;
 pub mod forward;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hotset;
 pub mod keys;
 pub mod reconcile;
