@@ -27,7 +27,7 @@
 //! every write keyed by an id so that a retry after a lost acknowledgement
 //! applies nothing twice. Its key layout is in [`keys`]. [`sim`] is an
 //! in-memory network of senders, connectors and receivers for tests and
-//! demos; [`websocket`] (feature `websocket`) a BTP 2.0 over WebSocket
+//! demos; `websocket` (feature `websocket`) a BTP 2.0 over WebSocket
 //! server around a `Connector`.
 //!
 //! # Example
