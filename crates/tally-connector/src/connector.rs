@@ -226,16 +226,7 @@ impl<S: Store> Connector<S> {
         }
         let mut routes = self.routes.write().unwrap_or_else(PoisonError::into_inner);
         // Keep the counts this worker has gathered for routes still announced.
-        for (prefix, accounts) in routes.iter() {
-            for (account, entry) in accounts {
-                for _ in 0..entry.successes.min(1_000_000) {
-                    fresh.record(prefix, account, true);
-                }
-                for _ in 0..entry.failures.min(1_000_000) {
-                    fresh.record(prefix, account, false);
-                }
-            }
-        }
+        fresh.keep_counts_from(&routes);
         *routes = fresh;
         Ok(())
     }

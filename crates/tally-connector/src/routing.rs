@@ -365,6 +365,20 @@ impl RouteTable {
         })
     }
 
+    /// Copies the success and failure counts of every route `other` shares
+    /// with this table (a reloaded table keeps what a worker has learned).
+    pub fn keep_counts_from(&mut self, other: &RouteTable) {
+        for (prefix, accounts) in &mut self.routes {
+            let Some(old) = other.routes.get(prefix) else { continue };
+            for (account, entry) in accounts.iter_mut() {
+                if let Some(previous) = old.get(account) {
+                    entry.successes = previous.successes;
+                    entry.failures = previous.failures;
+                }
+            }
+        }
+    }
+
     /// Counts a fulfilled (`success`) or failed payment through `account`'s
     /// route to `prefix`. Saturates; unknown routes are ignored.
     pub fn record(&mut self, prefix: &[u8], account: &AccountId, success: bool) {

@@ -255,3 +255,65 @@ fn ilqp_quotes_are_answered_from_the_route_table_over_clp() {
     };
     assert_eq!((quote.destination_amount, quote.source_hold_duration_ms), (500, 3_000));
 }
+
+#[test]
+fn reconcile_messages_travel_as_clp_protocol_data() {
+    use tally_connector::reconcile::PROTOCOL_NAME;
+    use tally_connector::wire::Entry;
+    let Demo { mut net, alice, c1, c2 } = demo();
+    net.pay(alice, &Payment::new(100, "test.bob.receiver", 30_000)).unwrap();
+    net.advance(60_000).unwrap();
+    let now = net.now_ms();
+    let (one, two) = (net.connector(c1).unwrap(), net.connector(c2).unwrap());
+    let mut at_one = Link::new(account("test-c2"), Family::Clp, b"test.c1", [7; 32]);
+    let mut at_two = Link::new(account("test-c1"), Family::Clp, b"test.c2", [8; 32]);
+    // c1 sends its resolved range as JSON in a `reconcile` entry.
+    let range = one.reconcile_range(&account("test-c2"), 0, now, now).unwrap();
+    let (request_id, bytes) = at_one
+        .send_message(
+            &[Entry::new(PROTOCOL_NAME, tally_ilp::CONTENT_TYPE_JSON, range.to_json())],
+            None,
+            now,
+        )
+        .unwrap();
+    let received = at_two.receive(&bytes, now).unwrap();
+    let [
+        LinkEvent::Message {
+            request_id: got,
+            entries,
+        },
+    ] = &received.events[..]
+    else {
+        panic!()
+    };
+    let message = ReconcileMessage::from_json(&entries[0].data).unwrap();
+    let answer = two
+        .handle_reconcile(&account("test-c1"), &message, now)
+        .unwrap()
+        .unwrap();
+    let reply = at_two
+        .respond(
+            *got,
+            &[Entry::new(
+                PROTOCOL_NAME,
+                tally_ilp::CONTENT_TYPE_JSON,
+                answer.to_json(),
+            )],
+        )
+        .unwrap();
+    let back = at_one.receive(&reply, now).unwrap();
+    let [
+        LinkEvent::Response {
+            request_id: answered,
+            entries,
+        },
+    ] = &back.events[..]
+    else {
+        panic!()
+    };
+    assert_eq!(*answered, request_id);
+    let disputed = ReconcileMessage::from_json(&entries[0].data).unwrap();
+    assert!(matches!(&disputed, ReconcileMessage::Disputed { disputed, .. } if disputed.is_empty()));
+    one.handle_reconcile(&account("test-c2"), &disputed, now).unwrap();
+    assert!(one.resolved_ranges(&account("test-c2")).unwrap().covers(0, now));
+}
