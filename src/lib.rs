@@ -18,8 +18,9 @@
 //! | `channel` | `channel` | `tally-channel`: Machinomy payment channels (state updates, contract events, channel status) |
 //! | `ilp` | `ilp` | `tally-ilp`: byte-exact OER codec for ILPv4, legacy ILP/ILQP, CLP and BTP 2.0 |
 //! | `ilp-json` | `ilp::json` | `tally-ilp` with its `json` feature: packets to and from the JSON shape of the JavaScript packages |
+//! | `connector` | `connector` | `tally-connector`: an Interledger connector's balances, routing, request tracking and reconciliation |
 //!
-//! The other domain crates (`petri`, `ledger`, `connector`, `market`)
+//! The other domain crates (`petri`, `ledger`, `market`)
 //! join as they land.
 
 #![forbid(unsafe_code)]
@@ -39,6 +40,9 @@ pub use tally_channel as channel;
 
 #[cfg(feature = "ilp")]
 pub use tally_ilp as ilp;
+
+#[cfg(feature = "connector")]
+pub use tally_connector as connector;
 
 // The README's examples are compiled and run as doc-tests, so it cannot lie.
 #[cfg(all(doctest, feature = "store"))]
