@@ -385,3 +385,81 @@ fn bytes_return_at_most_once_across_repeats() {
     assert_eq!(availability.total_remaining_collateral, u(100));
     reservations.snapshot().unwrap().check().unwrap();
 }
+
+fn many_availabilities() -> impl Strategy<Value = Vec<(u64, u64, u64, u64, bool, u64, u64)>> {
+    // (size, duration, price, collateral, enabled, until, reserved part)
+    prop::collection::vec(
+        (
+            1u64..2_000,
+            0u64..1_000,
+            0u64..50,
+            0u64..40_000,
+            prop::bool::weighted(0.9),
+            prop_oneof![Just(0u64), 1u64..1_000],
+            0u64..100,
+        ),
+        1..160,
+    )
+}
+
+fn query_strategy() -> impl Strategy<Value = FindQuery> {
+    (0u64..2_500, 0u64..1_100, 0u64..55, 0u64..40, 0u64..1_100).prop_map(
+        |(size_bytes, duration_secs, price, collateral_per_byte, valid_until_secs)| FindQuery {
+            size_bytes,
+            duration_secs,
+            price_per_byte_per_second: u(price),
+            collateral_per_byte: u(collateral_per_byte),
+            valid_until_secs,
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases() / 2, ..ProptestConfig::default() })]
+
+    /// The index finds a match exactly when the linear scan does, and only
+    /// ever returns a match, over populations where reservations have moved
+    /// free sizes and remaining collateral around.
+    #[test]
+    fn the_find_index_agrees_with_the_linear_scan(
+        population in many_availabilities(),
+        queries in prop::collection::vec(query_strategy(), 1..25),
+    ) {
+        let store = MemStore::new();
+        let reservations = Reservations::open(&store, u64::MAX).unwrap();
+        for (n, (size, duration, price, collateral, enabled, until, reserved_percent)) in population.iter().enumerate() {
+            let mut id = [0u8; 32];
+            id[..8].copy_from_slice(&(n as u64).to_be_bytes());
+            let id = tally_market::AvailabilityId(id);
+            reservations.create_availability(&AvailabilitySpec {
+                id,
+                total_size_bytes: *size,
+                duration_secs: *duration,
+                min_price_per_byte_per_second: u(*price),
+                total_collateral: u(*collateral),
+                enabled: *enabled,
+                until_secs: *until,
+            }).unwrap();
+            let reserved = size * reserved_percent / 100;
+            let _ = reservations.create_reservation(&ReservationSpec {
+                id: tally_market::ReservationId(id.0),
+                availability_id: id,
+                size_bytes: reserved,
+                request_id: tally_market::RequestId(id.0),
+                slot_index: 0,
+                collateral_per_byte: u(n as u64 % 7),
+                valid_until_secs: 0,
+            });
+        }
+        reservations.check_index().unwrap();
+        for query in &queries {
+            let (by_index, stats) = reservations.find_availability_with_stats(query).unwrap();
+            let (by_scan, _) = reservations.find_availability_by_scan(query).unwrap();
+            prop_assert_eq!(by_index.is_some(), by_scan.is_some(), "{:?}", query);
+            if let Some(found) = by_index {
+                prop_assert!(matches(&found, query));
+            }
+            prop_assert!(stats.entries_examined <= 5 * population.len() as u64 + 5);
+        }
+    }
+}
