@@ -6,6 +6,7 @@
 mod error;
 pub mod keys;
 pub mod reservations;
+pub mod slot_queue;
 pub mod types;
 
 pub use error::{MarketError, RecordKind};
