@@ -5,6 +5,7 @@
 
 mod error;
 pub mod keys;
+pub mod periods;
 pub mod reservations;
 pub mod slot_queue;
 pub mod types;
