@@ -7,6 +7,7 @@ mod error;
 pub mod keys;
 pub mod periods;
 pub mod reservations;
+pub mod sales;
 pub mod slot_queue;
 pub mod types;
 

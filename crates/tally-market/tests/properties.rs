@@ -321,9 +321,8 @@ proptest! {
 
         for (step, op) in ops.iter().enumerate() {
             if let Op::Restart = op {
-                drop(reference);
+                // A restart: new shells over the same stores, nothing kept in memory.
                 reference = Reservations::open(&reference_store, QUOTA).unwrap();
-                drop(under_faults);
                 under_faults = open_faulty(&faulty);
                 continue;
             }

@@ -585,9 +585,11 @@ fn creating_the_same_reservation_again_is_a_no_op_but_other_parameters_are_refus
 
 /// Runs a closure once, with the inner store, just before the first commit
 /// that reaches it: "another host commits between our reads and our commit".
+type Hook<S> = Box<dyn FnOnce(&S) + Send>;
+
 struct BeforeCommit<S> {
     inner: S,
-    hook: std::sync::Mutex<Option<Box<dyn FnOnce(&S) + Send>>>,
+    hook: std::sync::Mutex<Option<Hook<S>>>,
 }
 
 impl<S: Store> Store for BeforeCommit<S> {
