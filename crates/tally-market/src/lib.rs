@@ -8,6 +8,7 @@ pub mod keys;
 pub mod periods;
 pub mod reservations;
 pub mod sales;
+pub mod sim;
 pub mod slot_queue;
 pub mod types;
 

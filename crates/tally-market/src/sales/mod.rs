@@ -175,6 +175,22 @@ impl<S: Store> Sales<S> {
         shell::read_as(self.store(), &keys::agent(slot_id))
     }
 
+    /// The effects the slot's agent still owes the host: after a call
+    /// failed with a store error (its commit may have applied, and its
+    /// effects would then be lost), or after a restart.
+    ///
+    /// # Errors
+    /// Store and decoding errors.
+    pub fn pending_effects(&self, slot_id: &SlotId) -> Result<Vec<Effect>, MarketError> {
+        Ok(self.agent(slot_id)?.map_or_else(Vec::new, |agent| {
+            agent
+                .pending
+                .into_iter()
+                .filter(|effect| !effect.action.is_internal())
+                .collect()
+        }))
+    }
+
     /// The earliest deadline of any agent: call [`tick`](Self::tick) then.
     ///
     /// # Errors
