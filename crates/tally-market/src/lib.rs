@@ -5,6 +5,9 @@
 
 pub mod cli;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod keys;
 pub mod periods;
 pub mod reservations;
