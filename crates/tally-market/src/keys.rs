@@ -8,7 +8,7 @@
 //! | `r` | reservation id 32 | a [`Reservation`](crate::Reservation) |
 //! | `ar` | availability id 32 / `u64::MAX − valid_until` / reservation id 32 | `()`: the availability's reservations, longest-running first |
 //! | `sr` | request id 32 / slot index u64 | the [`ReservationId`] holding the slot (one per slot) |
-//! | `i` | dimension u8 / ordered value / availability id 32 | an [`IndexEntry`](crate::reservations::index) of the find index (enabled availabilities only) |
+//! | `i` | dimension u8 / ordered value / availability id 32 | an entry of the [find index](crate::reservations::index) (enabled availabilities only) |
 //! | `g` | slot id 32 | a sales [`Agent`](crate::sales::Agent) |
 //!
 //! Because every change to availabilities or reservations rewrites the

@@ -1,9 +1,9 @@
-//! [`Reservations`]: the shell over the [rules](rules). Each call loads the
+//! [`Reservations`]: the shell over the [rules]. Each call loads the
 //! records it needs from a [`Store`], applies one rule and commits the
 //! result (records, indexes and quota together) in one atomic commit,
 //! retried on conflict.
 
-pub(crate) mod index;
+pub mod index;
 pub mod rules;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -439,7 +439,7 @@ impl<S: Store> Reservations<S> {
     ///
     /// # Errors
     /// Store and decoding errors; [`MarketError::Limit`] when writers keep
-    /// changing the records for [`MAX_READ_ATTEMPTS`] attempts.
+    /// changing the records for 64 attempts.
     pub fn snapshot(&self) -> Result<Snapshot, MarketError> {
         consistent_read(&self.store, || {
             let availabilities = read_all(&self.store, &keys::availability_prefix())?;

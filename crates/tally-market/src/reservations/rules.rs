@@ -2,7 +2,7 @@
 //!
 //! Everything here is pure: each operation takes the records it concerns
 //! (as the shell loaded them) and returns the records to write, or the
-//! reason it refuses. No I/O, no clock; the shell ([`Reservations`]) loads,
+//! reason it refuses. No I/O, no clock; the shell ([`Reservations`](crate::Reservations)) loads,
 //! calls these functions and commits the [`Change`] atomically.
 //!
 //! # Accounting
@@ -39,7 +39,7 @@
 //!
 //! # Where this differs from Codex, and why
 //!
-//! - The six matching conditions ([`matches`]) are Codex's; the reservation
+//! - The six matching conditions ([`matches()`]) are Codex's; the reservation
 //!   re-checks **free size, collateral and `until`** under the commit (Codex
 //!   re-checks free size only, so a racing pair could drive
 //!   `totalRemainingCollateral` below zero).
