@@ -71,7 +71,7 @@ fn population(n: usize, seed: u64) -> Reservations<MemStore> {
     for i in 0..n {
         let size = if i == n / 3 { 2 * MIB } else { rng.range(1, MIB) };
         let price = if i == 2 * n / 3 { 1 } else { rng.range(10, 1_000) };
-        let until = if rng.next() % 3 == 0 {
+        let until = if rng.next().is_multiple_of(3) {
             rng.range(1_000_000, 9_000_000)
         } else {
             0

@@ -123,7 +123,7 @@ fn reply_to(action: &crate::sales::Action, arg: u8, request: &crate::types::Stor
     };
     use crate::types::{AvailabilityId, RequestState, ReservationId, SlotState};
     use primitive_types::U256;
-    let ok = arg % 3 != 0;
+    let ok = !arg.is_multiple_of(3);
     let states = [
         SlotState::Free,
         SlotState::Filled,
@@ -140,7 +140,7 @@ fn reply_to(action: &crate::sales::Action, arg: u8, request: &crate::types::Stor
     };
     match action {
         Action::QuerySlot { .. } => Reply::Slot(SlotInfo {
-            request: (arg % 7 != 0).then(|| request.clone()),
+            request: (!arg.is_multiple_of(7)).then(|| request.clone()),
             slot_state,
             request_end_secs: 200,
             request_expires_at_secs: 60,

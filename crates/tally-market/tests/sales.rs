@@ -697,3 +697,48 @@ fn a_slot_state_the_agent_does_not_expect_leaves_no_bytes_behind() {
     whole_again(&sales);
     assert_eq!(the_availability(&sales, 1).collateral_forfeited, U256::from(100u8));
 }
+
+/// Codex #1234: clean-up must survive cancellation. Here the host dies
+/// after the sale errored but before it cleared the data; the restarted host
+/// gets the owed `ClearData` back from `load`, and the bytes return.
+#[test]
+fn a_clean_up_interrupted_by_a_crash_completes_after_the_restart() {
+    let mut sales = sales_with(&[availability(1, 1_000)]);
+    let mut market = SimMarket::new(START);
+    let id = market.request_storage(request(1, 1)).unwrap();
+    market.failing_downloads.insert(
+        SlotRef {
+            request_id: id,
+            slot_index: 0,
+        }
+        .id(),
+    );
+    sim::dispatch(&mut sales, &mut market).unwrap();
+    let started = sales.start_next_sale(START).unwrap().unwrap();
+    let mut work = vec![started];
+    // Perform effects until the sale has errored and owes ClearData; then stop.
+    'run: while let Some(handled) = work.pop() {
+        for effect in &handled.effects {
+            if matches!(effect.action, Action::ClearData { .. }) {
+                break 'run;
+            }
+            for input in market.perform(ME, effect) {
+                work.push(sales.handle(&handled.slot_id, input, START).unwrap());
+            }
+        }
+    }
+    let agents = sales.agents().unwrap();
+    assert_eq!(agents[0].state, SaleState::Errored);
+    assert_eq!(
+        the_availability(&sales, 1).free_size_bytes,
+        900,
+        "the bytes are still reserved"
+    );
+
+    let mut sales = restart(sales);
+    let resumed = sales.load(&[], START + 5).unwrap();
+    assert!(matches!(resumed[0].effects[..], [ref e] if matches!(e.action, Action::ClearData { .. })));
+    sim::drive(&mut sales, &mut market, resumed).unwrap();
+    assert!(sales.agents().unwrap().is_empty());
+    whole_again(&sales);
+}

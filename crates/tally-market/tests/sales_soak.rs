@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use tally_market::periods::ProofConfig;
-use tally_market::sales::{EffectId, Input, Sales, SalesConfig, SalesOptions};
+use tally_market::sales::{EffectId, Sales, SalesConfig, SalesOptions};
 use tally_market::sim::{MarketEvent, SimMarket};
 use tally_market::{
     Address, AvailabilityId, AvailabilitySpec, MarketError, Nonce, Reservations, SlotId, SlotRef, StorageAsk,
@@ -162,7 +162,7 @@ fn settle(sales: &mut Sales<Shared>, market: &mut SimMarket, performed: &mut BTr
                         Err(MarketError::Store(_)) => {
                             // Repeat until it goes through; a repeat of an input that
                             // had applied is ignored by the machine.
-                            let _ = retrying(|| match sales.handle(&agent.slot_id, input.clone(), market.now_secs) {
+                            retrying(|| match sales.handle(&agent.slot_id, input.clone(), market.now_secs) {
                                 Err(MarketError::AgentNotFound { .. }) => Ok(()),
                                 other => other.map(drop),
                             });
@@ -304,6 +304,5 @@ proptest! {
                 availability.total_collateral
             );
         }
-        let _ = Input::Tick;
     }
 }
