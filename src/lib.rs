@@ -19,8 +19,9 @@
 //! | `ilp` | `ilp` | `tally-ilp`: byte-exact OER codec for ILPv4, legacy ILP/ILQP, CLP and BTP 2.0 |
 //! | `ilp-json` | `ilp::json` | `tally-ilp` with its `json` feature: packets to and from the JSON shape of the JavaScript packages |
 //! | `connector` | `connector` | `tally-connector`: an Interledger connector's balances, routing, request tracking and reconciliation |
+//! | `market` | `market` | `tally-market`: storage-marketplace availabilities, per-slot reservations, the slot queue and the sans-IO sales state machine (nim-codex) |
 //!
-//! The other domain crates (`petri`, `ledger`, `market`)
+//! The other domain crates (`petri`, `ledger`)
 //! join as they land.
 
 #![forbid(unsafe_code)]
@@ -43,6 +44,8 @@ pub use tally_ilp as ilp;
 
 #[cfg(feature = "connector")]
 pub use tally_connector as connector;
+#[cfg(feature = "market")]
+pub use tally_market as market;
 
 // The README's examples are compiled and run as doc-tests, so it cannot lie.
 #[cfg(all(doctest, feature = "store"))]
