@@ -77,7 +77,11 @@ pub fn ledger_ops(data: &[u8]) {
                 1,
             );
             transfer.flags = TransferFlags(u16::from(input.u8()) | (u16::from(input.u8().is_multiple_of(4)) << 8));
-            transfer.pending_id = if input.u8().is_multiple_of(2) { 0 } else { 1 + input.small(32) };
+            transfer.pending_id = if input.u8().is_multiple_of(2) {
+                0
+            } else {
+                1 + input.small(32)
+            };
             transfer.timeout = u32::from(input.u8() % 4);
             batch.push(transfer);
         }

@@ -17,7 +17,8 @@
 //!
 //! Accounts and transfers may also carry `user_data_128` (string),
 //! `user_data_64` (string or number), `user_data_32` and `timestamp`
-//! (numbers). A line that is not such a request, or that the ledger cannot
+//! (numbers), accounts their four balances (strings, which must be 0), and
+//! `flags` may be a number (raw bits, to reach reserved ones). A line that is not such a request, or that the ledger cannot
 //! serve, is answered `{"error":"..."}` and the session goes on.
 //!
 //! ```
@@ -195,13 +196,19 @@ fn small_field<T: TryFrom<u128>>(object: &Map<String, Value>, name: &str) -> Res
     T::try_from(value).map_err(|_| format!("\"{name}\" is out of range: {value}"))
 }
 
-fn flag_names(object: &Map<String, Value>) -> Result<Vec<&str>, String> {
+/// The flag bits: a list of names, or (to reach reserved bits) a number.
+fn flag_bits(object: &Map<String, Value>, by_name: impl Fn(&str) -> Option<u16>) -> Result<u16, String> {
     match object.get("flags") {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|item| item.as_str().ok_or_else(|| "flags are names (strings)".to_owned()))
-            .collect(),
+        None | Some(Value::Null) => Ok(0),
+        Some(Value::Array(items)) => items.iter().try_fold(0u16, |bits, item| {
+            let name = item.as_str().ok_or("flags are names (strings)")?;
+            let bit = by_name(name).ok_or_else(|| format!("unknown flag {name:?}"))?;
+            Ok(bits | bit)
+        }),
+        Some(Value::Number(number)) => number
+            .as_u64()
+            .and_then(|bits| u16::try_from(bits).ok())
+            .ok_or_else(|| "numeric \"flags\" must fit in 16 bits".to_owned()),
         Some(_) => Err("\"flags\" must be a list of names".to_owned()),
     }
 }
@@ -216,14 +223,15 @@ const ACCOUNT_FIELDS: &[&str] = &[
     "user_data_64",
     "user_data_32",
     "timestamp",
+    "debits_pending",
+    "debits_posted",
+    "credits_pending",
+    "credits_posted",
 ];
 
 fn account(object: &Map<String, Value>, with_op: bool) -> Result<Account, String> {
     only(object, if with_op { ACCOUNT_FIELDS } else { &ACCOUNT_FIELDS[1..] })?;
-    let mut flags = AccountFlags::NONE;
-    for name in flag_names(object)? {
-        flags = flags | AccountFlags::from_name(name).ok_or_else(|| format!("unknown account flag {name:?}"))?;
-    }
+    let flags = AccountFlags(flag_bits(object, |name| AccountFlags::from_name(name).map(|f| f.0))?);
     let mut account = Account::new(
         u128_field(object, "id")?,
         small_field(object, "ledger")?,
@@ -234,6 +242,10 @@ fn account(object: &Map<String, Value>, with_op: bool) -> Result<Account, String
     account.user_data_64 = small_field(object, "user_data_64")?;
     account.user_data_32 = small_field(object, "user_data_32")?;
     account.timestamp = small_field(object, "timestamp")?;
+    account.debits_pending = u128_field(object, "debits_pending")?;
+    account.debits_posted = u128_field(object, "debits_posted")?;
+    account.credits_pending = u128_field(object, "credits_pending")?;
+    account.credits_posted = u128_field(object, "credits_posted")?;
     Ok(account)
 }
 
@@ -263,10 +275,7 @@ fn transfer(object: &Map<String, Value>, with_op: bool) -> Result<Transfer, Stri
             &TRANSFER_FIELDS[1..]
         },
     )?;
-    let mut flags = TransferFlags::NONE;
-    for name in flag_names(object)? {
-        flags = flags | TransferFlags::from_name(name).ok_or_else(|| format!("unknown transfer flag {name:?}"))?;
-    }
+    let flags = TransferFlags(flag_bits(object, |name| TransferFlags::from_name(name).map(|f| f.0))?);
     Ok(Transfer {
         id: u128_field(object, "id")?,
         debit_account_id: u128_field(object, "debit_account_id")?,
