@@ -1,6 +1,8 @@
 //! Replays the vectors recorded from a real TigerBeetle 0.17.8 server
 //! (tests/vectors/generate.py) through the ledger-cli line handler.
 
+#![allow(clippy::expect_used)]
+
 use std::collections::BTreeSet;
 
 use serde_json::Value;
