@@ -61,13 +61,13 @@ impl Acks {
     fn record(&mut self, batch: &[Transfer], statuses: &[S]) {
         assert_eq!(batch.len(), statuses.len());
         for (transfer, status) in batch.iter().zip(statuses) {
-            if status.is_ok() {
-                if let Some(previous) = self.acked.insert(transfer.id, *transfer) {
-                    assert_eq!(
-                        previous.flags, transfer.flags,
-                        "one id, two different transfers acknowledged"
-                    );
-                }
+            if status.is_ok()
+                && let Some(previous) = self.acked.insert(transfer.id, *transfer)
+            {
+                assert_eq!(
+                    previous.flags, transfer.flags,
+                    "one id, two different transfers acknowledged"
+                );
             }
         }
     }
