@@ -23,7 +23,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, reason = "benchmark code")]
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -59,7 +59,7 @@ impl Rng {
 
 struct Workload {
     ledger: Ledger<MemStore>,
-    rng: Rng,
+    rng: RefCell<Rng>,
     next_id: Cell<u128>,
     now_ns: Cell<u64>,
 }
@@ -74,7 +74,7 @@ impl Workload {
         }
         Workload {
             ledger,
-            rng: Rng(42),
+            rng: RefCell::new(Rng(42)),
             next_id: Cell::new(1),
             now_ns: Cell::new(now_ns + NS_PER_S),
         }
@@ -92,11 +92,12 @@ impl Workload {
         now
     }
 
-    fn batch(&mut self, count: usize, flags: TransferFlags) -> Vec<Transfer> {
+    fn batch(&self, count: usize, flags: TransferFlags) -> Vec<Transfer> {
+        let mut rng = self.rng.borrow_mut();
         (0..count)
             .map(|_| {
-                let (debit, credit) = self.rng.pair();
-                Transfer::new(self.id(), debit, credit, 1 + u128::from(self.rng.next() % 100), 1, 1).with_flags(flags)
+                let (debit, credit) = rng.pair();
+                Transfer::new(self.id(), debit, credit, 1 + u128::from(rng.next() % 100), 1, 1).with_flags(flags)
             })
             .collect()
     }
@@ -188,7 +189,7 @@ fn batched(c: &mut Criterion) {
     group.sample_size(20).measurement_time(Duration::from_secs(8));
     let mut floor = Floor::new(BATCH_EVENTS_MAX);
     group.bench_function("baseline", |b| b.iter(|| floor.commit(BATCH_EVENTS_MAX)));
-    let mut workload = Workload::new();
+    let workload = Workload::new();
     group.bench_function("single_phase", |b| {
         b.iter_batched(
             || workload.batch(BATCH_EVENTS_MAX, TransferFlags::NONE),
@@ -204,7 +205,7 @@ fn one_per_call(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     let mut floor = Floor::new(1);
     group.bench_function("baseline", |b| b.iter(|| floor.commit(1)));
-    let mut workload = Workload::new();
+    let workload = Workload::new();
     group.bench_function("single_phase", |b| {
         b.iter_batched(
             || workload.batch(1, TransferFlags::NONE),
@@ -219,7 +220,7 @@ fn two_phase(c: &mut Criterion) {
     let mut group = c.benchmark_group("two_phase");
     group.throughput(Throughput::Elements(BATCH_EVENTS_MAX as u64));
     group.sample_size(20).measurement_time(Duration::from_secs(10));
-    let mut workload = Workload::new();
+    let workload = Workload::new();
     group.bench_function("baseline", |b| {
         b.iter_batched(
             || workload.batch(BATCH_EVENTS_MAX, TransferFlags::NONE),

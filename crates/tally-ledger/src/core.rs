@@ -25,10 +25,9 @@
 //! `linked_event_failed` without being checked. A chain still open at the
 //! end of the batch fails with `linked_event_chain_open` on its last event.
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 
+use crate::id_hash::IdMap;
 use crate::status::{CreateAccountResult, CreateAccountStatus, CreateTransferResult, CreateTransferStatus};
 use crate::types::{
     Account, AccountBalance, AccountFlags, PendingStatus, TIMESTAMP_MAX_NS, Transfer, TransferFlags, TransferRecord,
@@ -118,10 +117,10 @@ fn inconsistent(what: String) -> Inconsistent {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Changes {
     /// The new state of every account the batch created or changed.
-    pub accounts: HashMap<u128, Account>,
+    pub accounts: IdMap<Account>,
     /// The new state of every transfer id the batch wrote: applied
     /// transfers, pending transfers whose status changed, burned ids.
-    pub transfers: HashMap<u128, TransferSlot>,
+    pub transfers: IdMap<TransferSlot>,
     /// The applied events, in order, for the journal.
     pub events: Vec<JournalEvent>,
     /// Balances after each transfer, for accounts with the `history` flag.
@@ -1031,8 +1030,8 @@ mod tests {
     /// A whole ledger in two maps, for testing the rules without a store.
     #[derive(Default)]
     struct Maps {
-        accounts: HashMap<u128, Account>,
-        transfers: HashMap<u128, TransferSlot>,
+        accounts: IdMap<Account>,
+        transfers: IdMap<TransferSlot>,
         last: u64,
     }
 

@@ -7,7 +7,7 @@
 //! | `H` | (none) | [`Head`](crate::ledger::Head) | by **every** commit: the guard that covers all other reads |
 //! | `A` | account id | [`Account`](crate::Account) | on create and on every balance change |
 //! | `T` | transfer id | [`TransferSlot`](crate::core::TransferSlot) | on create, on resolution of a pending transfer, on a transient failure (burned id) |
-//! | `X` | account id, timestamp | transfer id | one per side of every applied transfer (for `get_account_transfers`) |
+//! | `X` | account id, first timestamp | `[(timestamp, transfer id)]` | one chunk per account per commit: the account's transfers in it (for `get_account_transfers`) |
 //! | `B` | account id, timestamp | [`AccountBalance`](crate::AccountBalance) | per transfer of a `history` account |
 //! | `E` | expires_at, timestamp | pending transfer id | while a pending transfer with a timeout is unresolved |
 //! | `J` | first sequence number | [`JournalPage`](crate::journal::JournalPage) | once per commit that applied events; never rewritten |

@@ -1,13 +1,14 @@
 //! The shell: [`Ledger<S>`] runs the [`core`](crate::core) rules against any
 //! [`Store`], one atomic commit per batch.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 use tally_store::{RetryPolicy, Store, StoreError, Txn, codec, scan_all, transact};
 
 use crate::core::{self, Changes, JournalEvent, TransferSlot, View};
 use crate::error::LedgerError;
+use crate::id_hash::IdMap;
 use crate::journal::{AuditReport, Auditor, JournalPage, JournalRecord};
 use crate::keys::Keys;
 use crate::status::{CreateAccountResult, CreateTransferResult};
@@ -303,36 +304,45 @@ impl<S: Store> Ledger<S> {
         let limit = filter.limit.min(QUERY_LIMIT_MAX) as usize;
         let (min, max) = filter.timestamp_range();
         let prefix = self.keys.account_transfers_prefix(filter.account_id);
-        // Start just below `min` (min >= 1).
-        let mut after = Some(self.keys.account_transfer(filter.account_id, min - 1));
+        // A chunk holds one commit's entries, which lie within
+        // BATCH_EVENTS_MAX ns of its first: earlier chunks end before `min`.
+        let start = min.saturating_sub(BATCH_EVENTS_MAX as u64);
+        let mut after = Some(self.keys.account_transfer(filter.account_id, start));
         let mut found: VecDeque<(Transfer, u64)> = VecDeque::new();
         'pages: loop {
             let page = store.scan(&prefix, after.as_deref(), SCAN_PAGE)?;
             for entry in &page.entries {
-                let timestamp = Keys::trailing_u64(&entry.key).ok_or_else(|| core::Inconsistent {
+                let first = Keys::trailing_u64(&entry.key).ok_or_else(|| core::Inconsistent {
                     what: "malformed account index key".to_owned(),
                 })?;
-                if timestamp > max {
+                if first > max {
                     break 'pages;
                 }
-                let id = decode::<u128>(&entry.key, &entry.value)?;
-                let Some(TransferSlot::Applied(record)) = read::<TransferSlot, _>(store, &self.keys.transfer(id))?
-                else {
-                    return Err(core::Inconsistent {
-                        what: format!("account index names transfer {id}, which is missing"),
+                for (timestamp, id) in decode::<Vec<(u64, u128)>>(&entry.key, &entry.value)? {
+                    if timestamp < min {
+                        continue;
                     }
-                    .into());
-                };
-                if !filter.matches(&record.transfer) {
-                    continue;
-                }
-                found.push_back((record.transfer, timestamp));
-                if found.len() > limit {
-                    // Reversed keeps the newest `limit`; forward is done.
-                    found.pop_front();
-                }
-                if !filter.flags.reversed && found.len() == limit {
-                    break 'pages;
+                    if timestamp > max {
+                        break 'pages;
+                    }
+                    let slot = read::<TransferSlot, _>(store, &self.keys.transfer(id))?;
+                    let Some(TransferSlot::Applied(record)) = slot else {
+                        return Err(core::Inconsistent {
+                            what: format!("account index names transfer {id}, which is missing"),
+                        }
+                        .into());
+                    };
+                    if !filter.matches(&record.transfer) {
+                        continue;
+                    }
+                    found.push_back((record.transfer, timestamp));
+                    if found.len() > limit {
+                        // Reversed keeps the newest `limit`; forward is done.
+                        found.pop_front();
+                    }
+                    if !filter.flags.reversed && found.len() == limit {
+                        break 'pages;
+                    }
                 }
             }
             match page.next_after() {
@@ -420,19 +430,19 @@ impl<S: Store> Ledger<S> {
         view: &mut StoreView<'_, S>,
     ) -> Result<(), LedgerError> {
         let keys = &self.keys;
+        // One account-index chunk per account per commit.
+        let mut index: IdMap<Vec<(u64, u128)>> = IdMap::default();
         for event in &changes.events {
             match event {
                 JournalEvent::AccountCreated(_) => head.accounts += 1,
                 JournalEvent::TransferCreated(transfer) => {
                     head.transfers += 1;
-                    txn.put_as(
-                        keys.account_transfer(transfer.debit_account_id, transfer.timestamp),
-                        &transfer.id,
-                    )?;
-                    txn.put_as(
-                        keys.account_transfer(transfer.credit_account_id, transfer.timestamp),
-                        &transfer.id,
-                    )?;
+                    for account_id in [transfer.debit_account_id, transfer.credit_account_id] {
+                        index
+                            .entry(account_id)
+                            .or_default()
+                            .push((transfer.timestamp, transfer.id));
+                    }
                     let flags = transfer.flags;
                     if flags.contains(TransferFlags::PENDING) {
                         head.pending += 1;
@@ -449,6 +459,12 @@ impl<S: Store> Ledger<S> {
                 JournalEvent::TransferExpired { pending_id, .. } => {
                     self.resolved(txn, &mut head, &changes, view, *pending_id)?;
                 }
+            }
+        }
+        for (account_id, entries) in &index {
+            debug_assert!(entries.windows(2).all(|pair| pair[0].0 < pair[1].0));
+            if let Some(&(first_timestamp, _)) = entries.first() {
+                txn.put_as(keys.account_transfer(*account_id, first_timestamp), entries)?;
             }
         }
         for (id, account) in &changes.accounts {
@@ -533,8 +549,8 @@ fn read<T: serde::de::DeserializeOwned, S: Store + ?Sized>(store: &S, key: &[u8]
 struct StoreView<'a, S: ?Sized> {
     store: &'a S,
     keys: &'a Keys,
-    accounts: HashMap<u128, Option<Account>>,
-    transfers: HashMap<u128, Option<TransferSlot>>,
+    accounts: IdMap<Option<Account>>,
+    transfers: IdMap<Option<TransferSlot>>,
 }
 
 impl<'a, S: Store + ?Sized> StoreView<'a, S> {
@@ -542,8 +558,8 @@ impl<'a, S: Store + ?Sized> StoreView<'a, S> {
         StoreView {
             store,
             keys,
-            accounts: HashMap::new(),
-            transfers: HashMap::new(),
+            accounts: IdMap::default(),
+            transfers: IdMap::default(),
         }
     }
 

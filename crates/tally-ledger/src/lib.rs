@@ -109,6 +109,7 @@ pub mod core;
 mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+mod id_hash;
 pub mod journal;
 pub mod jsonl;
 mod keys;
@@ -117,6 +118,7 @@ mod status;
 mod types;
 
 pub use error::LedgerError;
+pub use id_hash::{IdHash, IdHasher, IdMap};
 pub use ledger::{DEFAULT_NAMESPACE, Head, Ledger};
 pub use status::{CreateAccountResult, CreateAccountStatus, CreateTransferResult, CreateTransferStatus};
 pub use types::{

@@ -1061,3 +1061,45 @@ fn ledgers_in_different_namespaces_share_a_store_without_touching_each_other() {
     assert!(b.lookup_accounts(&[1]).expect("b").is_empty());
     assert!(b.audit().expect("audit").is_ok());
 }
+
+#[test]
+fn get_account_transfers_pages_across_commits_in_both_directions() {
+    let book = Book::standard();
+    for round in 0..5u128 {
+        let batch: Vec<Transfer> = (0..4).map(|i| single(100 + round * 10 + i, 1, 4, 1)).collect();
+        book.transfers(&batch);
+        book.transfer(single(500 + round, 4, 2, 1)); // a commit that does not touch account 1
+    }
+    let all = book
+        .ledger
+        .get_account_transfers(&AccountFilter::all(1))
+        .expect("query");
+    assert_eq!(all.len(), 20);
+    assert!(all.windows(2).all(|w| w[0].timestamp < w[1].timestamp));
+    let mut window = AccountFilter::all(1);
+    window.timestamp_min = all[3].timestamp;
+    window.timestamp_max = all[13].timestamp;
+    let got: Vec<u128> = book
+        .ledger
+        .get_account_transfers(&window)
+        .expect("query")
+        .iter()
+        .map(|t| t.id)
+        .collect();
+    let expected: Vec<u128> = all[3..=13].iter().map(|t| t.id).collect();
+    assert_eq!(got, expected);
+    window.flags.reversed = true;
+    window.limit = 4;
+    let got: Vec<u128> = book
+        .ledger
+        .get_account_transfers(&window)
+        .expect("query")
+        .iter()
+        .map(|t| t.id)
+        .collect();
+    let expected: Vec<u128> = all[10..=13].iter().rev().map(|t| t.id).collect();
+    assert_eq!(got, expected);
+    let mut credits = AccountFilter::all(4);
+    credits.flags.debits = false;
+    assert_eq!(book.ledger.get_account_transfers(&credits).expect("query").len(), 20);
+}
