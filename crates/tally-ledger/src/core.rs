@@ -181,12 +181,20 @@ struct ChainMark {
 }
 
 impl<'v, V: View> Working<'v, V> {
-    fn new(view: &'v mut V, timestamp_last_ns: u64) -> Self {
+    fn new(view: &'v mut V, timestamp_last_ns: u64, events: usize) -> Self {
+        // Sized up front: growing these maps mid-batch copies megabytes.
+        let mut transfers = IdMap::default();
+        transfers.reserve(events);
+        let mut accounts = IdMap::default();
+        accounts.reserve(events.saturating_mul(2).min(1 << 16));
         Working {
             view,
             changes: Changes {
+                accounts,
+                transfers,
+                events: Vec::with_capacity(events),
+                balances: Vec::new(),
                 timestamp_last_ns,
-                ..Changes::default()
             },
             chain: None,
             undo: Vec::new(),
@@ -377,7 +385,7 @@ pub fn create_accounts<V: View>(
     batch: &[Account],
     base_ns: u64,
 ) -> Result<(Vec<CreateAccountResult>, Changes), V::Error> {
-    let mut work = Working::new(view, base_ns + batch.len() as u64);
+    let mut work = Working::new(view, base_ns + batch.len() as u64, batch.len());
     let results = run_batch(
         &mut work,
         batch,
@@ -477,7 +485,7 @@ pub fn create_transfers<V: View>(
     batch: &[Transfer],
     base_ns: u64,
 ) -> Result<(Vec<CreateTransferResult>, Changes), V::Error> {
-    let mut work = Working::new(view, base_ns + batch.len() as u64);
+    let mut work = Working::new(view, base_ns + batch.len() as u64, batch.len());
     let results = run_batch(
         &mut work,
         batch,
@@ -977,7 +985,7 @@ fn post_or_void_pending_transfer<V: View>(
 /// `view` errors, and [`Inconsistent`] when a due id is not a pending
 /// transfer that has expired.
 pub fn expire_pending_transfers<V: View>(view: &mut V, due: &[u128], base_ns: u64) -> Result<Changes, V::Error> {
-    let mut work = Working::new(view, base_ns + due.len() as u64);
+    let mut work = Working::new(view, base_ns + due.len() as u64, due.len());
     for (index, &pending_id) in due.iter().enumerate() {
         let timestamp = base_ns + index as u64 + 1;
         let record = match work.applied_transfer(pending_id)? {

@@ -10,7 +10,7 @@ use crate::core::{self, Changes, JournalEvent, TransferSlot, View};
 use crate::error::LedgerError;
 use crate::id_hash::IdMap;
 use crate::journal::{AuditReport, Auditor, JournalPage, JournalRecord};
-use crate::keys::Keys;
+use crate::keys::{self, Keys};
 use crate::status::{CreateAccountResult, CreateTransferResult};
 use crate::types::{
     Account, AccountBalance, AccountFilter, AccountFlags, BATCH_EVENTS_MAX, EXPIRE_BATCH_MAX, PendingStatus,
@@ -213,9 +213,10 @@ impl<S: Store> Ledger<S> {
     /// [`LedgerError::TooMany`] above [`BATCH_EVENTS_MAX`] ids; [`LedgerError::Store`].
     pub fn lookup_accounts(&self, ids: &[u128]) -> Result<Vec<Account>, LedgerError> {
         check_count("lookup_accounts", ids.len())?;
+        let mut view = StoreView::new(&self.store, &self.keys);
         let mut found = Vec::with_capacity(ids.len());
         for &id in ids {
-            if let Some(account) = read::<Account, _>(&self.store, &self.keys.account(id))? {
+            if let Some(account) = view.account(id)? {
                 found.push(account);
             }
         }
@@ -229,10 +230,10 @@ impl<S: Store> Ledger<S> {
     /// As [`lookup_accounts`](Self::lookup_accounts).
     pub fn lookup_transfers(&self, ids: &[u128]) -> Result<Vec<Transfer>, LedgerError> {
         check_count("lookup_transfers", ids.len())?;
+        let mut view = StoreView::new(&self.store, &self.keys);
         let mut found = Vec::with_capacity(ids.len());
         for &id in ids {
-            if let Some(TransferSlot::Applied(record)) = read::<TransferSlot, _>(&self.store, &self.keys.transfer(id))?
-            {
+            if let Some(TransferSlot::Applied(record)) = view.transfer(id)? {
                 found.push(record.transfer);
             }
         }
@@ -244,7 +245,7 @@ impl<S: Store> Ledger<S> {
     /// # Errors
     /// [`LedgerError::Store`].
     pub fn pending_status(&self, id: u128) -> Result<Option<PendingStatus>, LedgerError> {
-        Ok(match read::<TransferSlot, _>(&self.store, &self.keys.transfer(id))? {
+        Ok(match StoreView::new(&self.store, &self.keys).transfer(id)? {
             Some(TransferSlot::Applied(record)) => Some(record.status),
             _ => None,
         })
@@ -280,7 +281,7 @@ impl<S: Store> Ledger<S> {
         transact(&self.store, &self.policy, |txn| {
             self.read_head(txn)?;
             let store = txn.store();
-            let Some(account) = read::<Account, _>(store, &self.keys.account(filter.account_id))? else {
+            let Some(account) = StoreView::new(store, &self.keys).account(filter.account_id)? else {
                 return Ok(Vec::new());
             };
             if !account.flags.contains(AccountFlags::HISTORY) {
@@ -303,11 +304,13 @@ impl<S: Store> Ledger<S> {
     fn scan_account(&self, store: &S, filter: &AccountFilter) -> Result<Vec<(Transfer, u64)>, LedgerError> {
         let limit = filter.limit.min(QUERY_LIMIT_MAX) as usize;
         let (min, max) = filter.timestamp_range();
-        let prefix = self.keys.account_transfers_prefix(filter.account_id);
+        let account_bucket = keys::bucket(filter.account_id);
+        let prefix = self.keys.account_transfers_prefix(account_bucket);
+        let mut view = StoreView::new(store, &self.keys);
         // A chunk holds one commit's entries, which lie within
         // BATCH_EVENTS_MAX ns of its first: earlier chunks end before `min`.
         let start = min.saturating_sub(BATCH_EVENTS_MAX as u64);
-        let mut after = Some(self.keys.account_transfer(filter.account_id, start));
+        let mut after = Some(self.keys.account_transfers(account_bucket, start));
         let mut found: VecDeque<(Transfer, u64)> = VecDeque::new();
         'pages: loop {
             let page = store.scan(&prefix, after.as_deref(), SCAN_PAGE)?;
@@ -318,14 +321,14 @@ impl<S: Store> Ledger<S> {
                 if first > max {
                     break 'pages;
                 }
-                for (timestamp, id) in decode::<Vec<(u64, u128)>>(&entry.key, &entry.value)? {
-                    if timestamp < min {
+                for (account_id, timestamp, id) in decode::<Vec<(u128, u64, u128)>>(&entry.key, &entry.value)? {
+                    if account_id != filter.account_id || timestamp < min {
                         continue;
                     }
                     if timestamp > max {
                         break 'pages;
                     }
-                    let slot = read::<TransferSlot, _>(store, &self.keys.transfer(id))?;
+                    let slot = view.transfer(id)?;
                     let Some(TransferSlot::Applied(record)) = slot else {
                         return Err(core::Inconsistent {
                             what: format!("account index names transfer {id}, which is missing"),
@@ -411,7 +414,7 @@ impl<S: Store> Ledger<S> {
             let prefix = self.keys.accounts_prefix();
             for entry in scan_all(store, &prefix, SCAN_PAGE) {
                 let entry = entry?;
-                accounts.push(decode::<Account>(&entry.key, &entry.value)?);
+                accounts.extend(decode::<Vec<Account>>(&entry.key, &entry.value)?);
             }
             Ok(auditor.finish(accounts, head.next_seq))
         })
@@ -430,18 +433,16 @@ impl<S: Store> Ledger<S> {
         view: &mut StoreView<'_, S>,
     ) -> Result<(), LedgerError> {
         let keys = &self.keys;
-        // One account-index chunk per account per commit.
-        let mut index: IdMap<Vec<(u64, u128)>> = IdMap::default();
+        // One account-index chunk per account bucket per commit.
+        let mut index: IdMap<Vec<(u128, u64, u128)>> = IdMap::default();
         for event in &changes.events {
             match event {
                 JournalEvent::AccountCreated(_) => head.accounts += 1,
                 JournalEvent::TransferCreated(transfer) => {
                     head.transfers += 1;
                     for account_id in [transfer.debit_account_id, transfer.credit_account_id] {
-                        index
-                            .entry(account_id)
-                            .or_default()
-                            .push((transfer.timestamp, transfer.id));
+                        let chunk = index.entry(keys::bucket(account_id)).or_default();
+                        chunk.push((account_id, transfer.timestamp, transfer.id));
                     }
                     let flags = transfer.flags;
                     if flags.contains(TransferFlags::PENDING) {
@@ -461,17 +462,45 @@ impl<S: Store> Ledger<S> {
                 }
             }
         }
-        for (account_id, entries) in &index {
-            debug_assert!(entries.windows(2).all(|pair| pair[0].0 < pair[1].0));
-            if let Some(&(first_timestamp, _)) = entries.first() {
-                txn.put_as(keys.account_transfer(*account_id, first_timestamp), entries)?;
+        for (account_bucket, entries) in &index {
+            debug_assert!(entries.windows(2).all(|pair| pair[0].1 <= pair[1].1));
+            if let Some(&(_, first_timestamp, _)) = entries.first() {
+                txn.put_as(keys.account_transfers(*account_bucket, first_timestamp), entries)?;
             }
         }
-        for (id, account) in &changes.accounts {
-            txn.put_as(keys.account(*id), account)?;
+        // Merge the changes into their buckets (each was read to decide the
+        // batch, so it is in the view) and write every touched bucket once.
+        let mut account_buckets: IdMap<Vec<Account>> = IdMap::default();
+        for account in changes.accounts.values() {
+            let bucket = keys::bucket(account.id);
+            if !account_buckets.contains_key(&bucket) {
+                account_buckets.insert(bucket, view.take_account_bucket(bucket)?);
+            }
+            if let Some(records) = account_buckets.get_mut(&bucket) {
+                match records.binary_search_by_key(&account.id, |a| a.id) {
+                    Ok(index) => records[index] = *account,
+                    Err(index) => records.insert(index, *account),
+                }
+            }
         }
+        for (bucket, records) in &account_buckets {
+            txn.put_as(keys.account_bucket(*bucket), records)?;
+        }
+        let mut transfer_buckets: IdMap<Vec<(u128, TransferSlot)>> = IdMap::default();
         for (id, slot) in &changes.transfers {
-            txn.put_as(keys.transfer(*id), slot)?;
+            let bucket = keys::bucket(*id);
+            if !transfer_buckets.contains_key(&bucket) {
+                transfer_buckets.insert(bucket, view.take_transfer_bucket(bucket)?);
+            }
+            if let Some(records) = transfer_buckets.get_mut(&bucket) {
+                match records.binary_search_by_key(id, |(id, _)| *id) {
+                    Ok(index) => records[index].1 = *slot,
+                    Err(index) => records.insert(index, (*id, *slot)),
+                }
+            }
+        }
+        for (bucket, records) in &transfer_buckets {
+            txn.put_as(keys.transfer_bucket(*bucket), records)?;
         }
         for (account_id, balance) in &changes.balances {
             txn.put_as(keys.balance(*account_id, balance.timestamp), balance)?;
@@ -543,14 +572,15 @@ fn read<T: serde::de::DeserializeOwned, S: Store + ?Sized>(store: &S, key: &[u8]
     }
 }
 
-/// The core's view of the store: each account and transfer read at most
-/// once per attempt. Reads carry no precondition of their own; the head
-/// read before them covers them (see [`keys`](crate::keys)).
+/// The core's view of the store: each bucket of accounts and of transfers
+/// read (and decoded) at most once per attempt. Reads carry no
+/// precondition of their own; the head read before them covers them (see
+/// [`keys`](crate::keys)).
 struct StoreView<'a, S: ?Sized> {
     store: &'a S,
     keys: &'a Keys,
-    accounts: IdMap<Option<Account>>,
-    transfers: IdMap<Option<TransferSlot>>,
+    accounts: IdMap<Vec<Account>>,
+    transfers: IdMap<Vec<(u128, TransferSlot)>>,
 }
 
 impl<'a, S: Store + ?Sized> StoreView<'a, S> {
@@ -563,32 +593,72 @@ impl<'a, S: Store + ?Sized> StoreView<'a, S> {
         }
     }
 
-    /// Sizes the caches for a batch (one entry per distinct id).
+    /// Sizes the caches for a batch.
     fn prefetch_transfers(&mut self, batch: &[Transfer]) -> Result<(), LedgerError> {
-        self.transfers.reserve(batch.len());
+        self.transfers.reserve(batch.len().min(1_024));
         self.accounts.reserve(batch.len().min(1_024));
         Ok(())
     }
+
+    /// The accounts of bucket `bucket`, by id.
+    fn account_bucket(&mut self, bucket: u128) -> Result<&Vec<Account>, LedgerError> {
+        if !self.accounts.contains_key(&bucket) {
+            let key = self.keys.account_bucket(bucket);
+            let records = read::<Vec<Account>, _>(self.store, &key)?.unwrap_or_default();
+            self.accounts.insert(bucket, records);
+        }
+        self.accounts.get(&bucket).ok_or_else(vanished)
+    }
+
+    /// The transfer slots of bucket `bucket`, by id.
+    fn transfer_bucket(&mut self, bucket: u128) -> Result<&Vec<(u128, TransferSlot)>, LedgerError> {
+        if !self.transfers.contains_key(&bucket) {
+            let key = self.keys.transfer_bucket(bucket);
+            let records = read::<Vec<(u128, TransferSlot)>, _>(self.store, &key)?.unwrap_or_default();
+            self.transfers.insert(bucket, records);
+        }
+        self.transfers.get(&bucket).ok_or_else(vanished)
+    }
+}
+
+impl<S: Store + ?Sized> StoreView<'_, S> {
+    /// Moves bucket `bucket` out of the cache (reading it if needed), to be
+    /// rewritten; the view must not be asked for it again.
+    fn take_account_bucket(&mut self, bucket: u128) -> Result<Vec<Account>, LedgerError> {
+        self.account_bucket(bucket)?;
+        self.accounts.remove(&bucket).ok_or_else(vanished)
+    }
+
+    /// As [`take_account_bucket`](Self::take_account_bucket), for transfers.
+    fn take_transfer_bucket(&mut self, bucket: u128) -> Result<Vec<(u128, TransferSlot)>, LedgerError> {
+        self.transfer_bucket(bucket)?;
+        self.transfers.remove(&bucket).ok_or_else(vanished)
+    }
+}
+
+fn vanished() -> LedgerError {
+    core::Inconsistent {
+        what: "a bucket vanished from the view's cache".to_owned(),
+    }
+    .into()
 }
 
 impl<S: Store + ?Sized> View for StoreView<'_, S> {
     type Error = LedgerError;
 
     fn account(&mut self, id: u128) -> Result<Option<Account>, LedgerError> {
-        if let Some(cached) = self.accounts.get(&id) {
-            return Ok(*cached);
-        }
-        let account = read::<Account, _>(self.store, &self.keys.account(id))?;
-        self.accounts.insert(id, account);
-        Ok(account)
+        let records = self.account_bucket(keys::bucket(id))?;
+        Ok(records
+            .binary_search_by_key(&id, |a| a.id)
+            .ok()
+            .map(|index| records[index]))
     }
 
     fn transfer(&mut self, id: u128) -> Result<Option<TransferSlot>, LedgerError> {
-        if let Some(cached) = self.transfers.get(&id) {
-            return Ok(*cached);
-        }
-        let slot = read::<TransferSlot, _>(self.store, &self.keys.transfer(id))?;
-        self.transfers.insert(id, slot);
-        Ok(slot)
+        let records = self.transfer_bucket(keys::bucket(id))?;
+        Ok(records
+            .binary_search_by_key(&id, |(id, _)| *id)
+            .ok()
+            .map(|index| records[index].1))
     }
 }
