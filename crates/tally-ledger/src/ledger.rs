@@ -2,6 +2,7 @@
 //! [`Store`], one atomic commit per batch.
 
 use std::collections::VecDeque;
+use std::collections::hash_map::Entry;
 
 use serde::{Deserialize, Serialize};
 use tally_store::{RetryPolicy, Store, StoreError, Txn, codec, scan_all, transact};
@@ -473,14 +474,13 @@ impl<S: Store> Ledger<S> {
         let mut account_buckets: IdMap<Vec<Account>> = IdMap::default();
         for account in changes.accounts.values() {
             let bucket = keys::bucket(account.id);
-            if !account_buckets.contains_key(&bucket) {
-                account_buckets.insert(bucket, view.take_account_bucket(bucket)?);
-            }
-            if let Some(records) = account_buckets.get_mut(&bucket) {
-                match records.binary_search_by_key(&account.id, |a| a.id) {
-                    Ok(index) => records[index] = *account,
-                    Err(index) => records.insert(index, *account),
-                }
+            let records = match account_buckets.entry(bucket) {
+                Entry::Occupied(entry) => entry.into_mut(),
+                Entry::Vacant(entry) => entry.insert(view.take_account_bucket(bucket)?),
+            };
+            match records.binary_search_by_key(&account.id, |a| a.id) {
+                Ok(index) => records[index] = *account,
+                Err(index) => records.insert(index, *account),
             }
         }
         for (bucket, records) in &account_buckets {
@@ -489,14 +489,13 @@ impl<S: Store> Ledger<S> {
         let mut transfer_buckets: IdMap<Vec<(u128, TransferSlot)>> = IdMap::default();
         for (id, slot) in &changes.transfers {
             let bucket = keys::bucket(*id);
-            if !transfer_buckets.contains_key(&bucket) {
-                transfer_buckets.insert(bucket, view.take_transfer_bucket(bucket)?);
-            }
-            if let Some(records) = transfer_buckets.get_mut(&bucket) {
-                match records.binary_search_by_key(id, |(id, _)| *id) {
-                    Ok(index) => records[index].1 = *slot,
-                    Err(index) => records.insert(index, (*id, *slot)),
-                }
+            let records = match transfer_buckets.entry(bucket) {
+                Entry::Occupied(entry) => entry.into_mut(),
+                Entry::Vacant(entry) => entry.insert(view.take_transfer_bucket(bucket)?),
+            };
+            match records.binary_search_by_key(id, |(id, _)| *id) {
+                Ok(index) => records[index].1 = *slot,
+                Err(index) => records.insert(index, (*id, *slot)),
             }
         }
         for (bucket, records) in &transfer_buckets {
