@@ -27,7 +27,8 @@ fn main() {
         _ => usage(),
     };
     let result = if store == "mem" {
-        Ok(run(Session::new(Ledger::new(MemStore::new()))))
+        run(Session::new(Ledger::new(MemStore::new())));
+        Ok(())
     } else if let Some(path) = store.strip_prefix("redb:") {
         RedbStore::open(path).map(|store| run(Session::new(Ledger::new(store))))
     } else if let Some(url) = store.strip_prefix("postgres:") {

@@ -8,7 +8,9 @@ use std::path::Path;
 use tally_ledger::fuzzing::{jsonl_line, ledger_ops};
 
 fn replay(target: &str, entry: fn(&[u8]), at_least: usize) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/seeds")
+        .join(target);
     let mut count = 0;
     for file in std::fs::read_dir(&dir).unwrap() {
         let data = std::fs::read(file.unwrap().path()).unwrap();
