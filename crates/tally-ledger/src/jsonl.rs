@@ -15,6 +15,14 @@
 //! | `{"op":"lookup_account","id":"1"}` | `{"debits_pending":"0","debits_posted":"0","credits_pending":"0","credits_posted":"0"}` or `null` |
 //! | `{"op":"advance","seconds":N}` | `null`: N seconds pass after the ledger's last event, then what is due expires |
 //!
+//! Beyond the operations, for checking queries against TigerBeetle:
+//!
+//! | request | answer |
+//! |---|---|
+//! | `{"op":"lookup_transfer","id":"100"}` | the transfer (ids, amounts and user_data_128/64 as strings, `flags` as names; no timestamp) or `null` |
+//! | `{"op":"get_account_transfers","account_id":"1","limit":10,"flags":["debits","credits","reversed"]}` (also `code`, `user_data_*`, `timestamp_min/max`) | the matching transfer ids, in order |
+//! | `{"op":"get_account_balances", ...the same filter...}` | the balances after each matching transfer, as `lookup_account` prints them |
+//!
 //! Accounts and transfers may also carry `user_data_128` (string),
 //! `user_data_64` (string or number), `user_data_32` and `timestamp`
 //! (numbers), accounts their four balances (strings, which must be 0), and
@@ -35,7 +43,7 @@ use serde_json::{Map, Value, json};
 use tally_store::Store;
 
 use crate::types::{NS_PER_S, TIMESTAMP_MAX_NS};
-use crate::{Account, AccountFlags, Ledger, Transfer, TransferFlags};
+use crate::{Account, AccountFilter, AccountFilterFlags, AccountFlags, Ledger, Transfer, TransferFlags};
 
 /// The clock a new session starts at: 2023-11-14T22:13:20Z, in nanoseconds.
 pub const SESSION_START_NS: u64 = 1_700_000_000 * NS_PER_S;
@@ -124,6 +132,34 @@ impl<S: Store> Session<S> {
                     ),
                     None => "null".to_owned(),
                 })
+            }
+            "lookup_transfer" => {
+                only(object, &["op", "id"])?;
+                let id = u128_field(object, "id")?;
+                let found = self.ledger.lookup_transfers(&[id]).map_err(|e| e.to_string())?;
+                Ok(found.first().map_or(Value::Null, transfer_json).to_string())
+            }
+            "get_account_transfers" => {
+                let filter = filter(object)?;
+                let found = self.ledger.get_account_transfers(&filter).map_err(|e| e.to_string())?;
+                let ids: Vec<String> = found.iter().map(|t| t.id.to_string()).collect();
+                Ok(Value::from(ids).to_string())
+            }
+            "get_account_balances" => {
+                let filter = filter(object)?;
+                let found = self.ledger.get_account_balances(&filter).map_err(|e| e.to_string())?;
+                let rows: Vec<Value> = found
+                    .iter()
+                    .map(|b| {
+                        json!({
+                            "debits_pending": b.debits_pending.to_string(),
+                            "debits_posted": b.debits_posted.to_string(),
+                            "credits_pending": b.credits_pending.to_string(),
+                            "credits_posted": b.credits_posted.to_string(),
+                        })
+                    })
+                    .collect();
+                Ok(Value::from(rows).to_string())
             }
             "advance" => {
                 only(object, &["op", "seconds"])?;
@@ -247,6 +283,66 @@ fn account(object: &Map<String, Value>, with_op: bool) -> Result<Account, String
     account.credits_pending = u128_field(object, "credits_pending")?;
     account.credits_posted = u128_field(object, "credits_posted")?;
     Ok(account)
+}
+
+/// A transfer as `lookup_transfer` answers it (timestamp left out: it is
+/// the ledger's clock, not the request's).
+fn transfer_json(t: &Transfer) -> Value {
+    json!({
+        "id": t.id.to_string(),
+        "debit_account_id": t.debit_account_id.to_string(),
+        "credit_account_id": t.credit_account_id.to_string(),
+        "amount": t.amount.to_string(),
+        "pending_id": t.pending_id.to_string(),
+        "user_data_128": t.user_data_128.to_string(),
+        "user_data_64": t.user_data_64.to_string(),
+        "user_data_32": t.user_data_32,
+        "timeout": t.timeout,
+        "ledger": t.ledger,
+        "code": t.code,
+        "flags": t.flags.names(),
+    })
+}
+
+const FILTER_FIELDS: &[&str] = &[
+    "op",
+    "account_id",
+    "user_data_128",
+    "user_data_64",
+    "user_data_32",
+    "code",
+    "timestamp_min",
+    "timestamp_max",
+    "limit",
+    "flags",
+];
+
+fn filter(object: &Map<String, Value>) -> Result<AccountFilter, String> {
+    only(object, FILTER_FIELDS)?;
+    let mut filter = AccountFilter {
+        account_id: u128_field(object, "account_id")?,
+        user_data_128: u128_field(object, "user_data_128")?,
+        user_data_64: small_field(object, "user_data_64")?,
+        user_data_32: small_field(object, "user_data_32")?,
+        code: small_field(object, "code")?,
+        timestamp_min: small_field(object, "timestamp_min")?,
+        timestamp_max: small_field(object, "timestamp_max")?,
+        limit: small_field(object, "limit")?,
+        flags: AccountFilterFlags::default(),
+    };
+    const DEBITS: u16 = 1;
+    const CREDITS: u16 = 2;
+    const REVERSED: u16 = 4;
+    let bits = flag_bits(object, |name| match name {
+        "debits" => Some(DEBITS),
+        "credits" => Some(CREDITS),
+        "reversed" => Some(REVERSED),
+        _ => None,
+    })?;
+    filter.flags.debits = bits & DEBITS != 0;
+    filter.flags.credits = bits & CREDITS != 0;
+    filter.flags.reversed = bits & REVERSED != 0;
+    Ok(filter)
 }
 
 const TRANSFER_FIELDS: &[&str] = &[

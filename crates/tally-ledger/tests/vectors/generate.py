@@ -28,7 +28,7 @@ import time
 import tigerbeetle as tb
 
 MAX = str(2**128 - 1)
-ID_FIELDS = ("id", "debit_account_id", "credit_account_id", "pending_id")
+ID_FIELDS = ("id", "debit_account_id", "credit_account_id", "pending_id", "account_id")
 OFFSET_STEP = 1 << 64
 
 
@@ -82,6 +82,16 @@ def strip_op(line):
 
 def look(id):
     return {"op": "lookup_account", "id": str(id)}
+
+
+def look_t(id):
+    return {"op": "lookup_transfer", "id": str(id)}
+
+
+def query(op, account_id, limit=100, flags=("debits", "credits"), **extra):
+    line = {"op": op, "account_id": str(account_id), "limit": limit, "flags": list(flags)}
+    line.update(extra)
+    return line
 
 
 def advance(seconds):
@@ -392,6 +402,46 @@ SCENARIOS = {
         tr(21, 1, 4, 1),
         look(1),
     ],
+    "queries": standard()
+    + [
+        acct(5, flags=["history"]),
+        batch_t(
+            tr(10, 1, 5, 100, user_data_64="7"),
+            tr(11, 5, 4, 30, flags=["pending"], user_data_128="9", user_data_32=3),
+            tr(12, 4, 5, 5, code=2),
+        ),
+        post(13, 11, "20", user_data_32=4),
+        batch_t(tr(14, 5, 1, 1000, flags=["balancing_debit"]), tr(15, 1, 2, 50), void(16, 99)),
+        tr(17, 5, 4, 5, flags=["pending"]),
+        void(18, 17),
+        look_t(10),
+        look_t(11),
+        look_t(13),
+        look_t(14),
+        look_t(16),
+        look_t(18),
+        look_t(99),
+        query("get_account_transfers", 5),
+        query("get_account_transfers", 5, flags=["debits"]),
+        query("get_account_transfers", 5, flags=["credits"]),
+        query("get_account_transfers", 5, flags=["debits", "credits", "reversed"]),
+        query("get_account_transfers", 5, limit=2),
+        query("get_account_transfers", 5, limit=2, flags=["debits", "credits", "reversed"]),
+        query("get_account_transfers", 5, code=2),
+        query("get_account_transfers", 5, user_data_64="7"),
+        query("get_account_transfers", 5, user_data_128="9"),
+        query("get_account_transfers", 5, user_data_32=4),
+        query("get_account_transfers", 5, flags=[]),
+        query("get_account_transfers", 5, limit=0),
+        query("get_account_transfers", 0),
+        query("get_account_transfers", 77),
+        query("get_account_balances", 5),
+        query("get_account_balances", 5, flags=["debits", "credits", "reversed"], limit=3),
+        query("get_account_balances", 5, flags=["credits"]),
+        query("get_account_balances", 1),
+        query("get_account_balances", 77),
+        look(5),
+    ],
     "retried_batch_returns_exists": standard()
     + [
         batch_t(tr(10, 1, 4, 50, flags=["pending"]), post(11, 10, "20"), tr(12, 1, 4, 5), tr(13, 1, 4, 7, flags=["pending"])),
@@ -459,12 +509,74 @@ def to_transfer(line):
     )
 
 
+def unoffset(value, offset):
+    value = int(value)
+    return str(value - offset) if offset < value < offset + OFFSET_STEP else str(value)
+
+
+def transfer_json(t, offset):
+    flags = [name for name in TRANSFER_FLAG_NAMES if int(t.flags) & int(getattr(tb.TransferFlags, name.upper()))]
+    return {
+        "id": unoffset(t.id, offset),
+        "debit_account_id": unoffset(t.debit_account_id, offset),
+        "credit_account_id": unoffset(t.credit_account_id, offset),
+        "amount": str(t.amount),
+        "pending_id": unoffset(t.pending_id, offset),
+        "user_data_128": str(t.user_data_128),
+        "user_data_64": str(t.user_data_64),
+        "user_data_32": t.user_data_32,
+        "timeout": t.timeout,
+        "ledger": t.ledger,
+        "code": t.code,
+        "flags": flags,
+    }
+
+
+TRANSFER_FLAG_NAMES = [
+    "linked", "pending", "post_pending_transfer", "void_pending_transfer",
+    "balancing_debit", "balancing_credit", "closing_debit", "closing_credit",
+]
+
+
+def to_filter(line):
+    bits = 0
+    for name in line.get("flags", []):
+        bits |= int(getattr(tb.AccountFilterFlags, name.upper()))
+    return tb.AccountFilter(
+        account_id=int(line["account_id"]),
+        user_data_128=int(line.get("user_data_128", 0)),
+        user_data_64=int(line.get("user_data_64", 0)),
+        user_data_32=int(line.get("user_data_32", 0)),
+        code=int(line.get("code", 0)),
+        timestamp_min=int(line.get("timestamp_min", 0)),
+        timestamp_max=int(line.get("timestamp_max", 0)),
+        limit=int(line.get("limit", 0)),
+        flags=bits,
+    )
+
+
+def balance_json(a):
+    return {
+        "debits_pending": str(a.debits_pending),
+        "debits_posted": str(a.debits_posted),
+        "credits_pending": str(a.credits_pending),
+        "credits_posted": str(a.credits_posted),
+    }
+
+
 def status_names(results):
     return [result.status.name.lower() for result in results]
 
 
-def answer(client, line):
+def answer(client, line, offset):
     op = line["op"]
+    if op == "lookup_transfer":
+        found = client.lookup_transfers([int(line["id"])])
+        return transfer_json(found[0], offset) if found else None
+    if op == "get_account_transfers":
+        return [unoffset(t.id, offset) for t in client.get_account_transfers(to_filter(line))]
+    if op == "get_account_balances":
+        return [balance_json(b) for b in client.get_account_balances(to_filter(line))]
     if op == "create_account":
         return status_names(client.create_accounts([to_account(line)]))[0]
     if op == "create_accounts":
@@ -477,13 +589,7 @@ def answer(client, line):
         found = client.lookup_accounts([int(line["id"])])
         if not found:
             return None
-        a = found[0]
-        return {
-            "debits_pending": str(a.debits_pending),
-            "debits_posted": str(a.debits_posted),
-            "credits_pending": str(a.credits_pending),
-            "credits_posted": str(a.credits_posted),
-        }
+        return balance_json(found[0])
     if op == "advance":
         # Real time: wait the seconds out, plus a margin for the server's
         # expiry pulse to run.
@@ -509,7 +615,7 @@ def main():
             offset = (args.base + index) * OFFSET_STEP
             steps = []
             for line in lines:
-                steps.append({"request": line, "answer": answer(client, offset_line(line, offset))})
+                steps.append({"request": line, "answer": answer(client, offset_line(line, offset), offset)})
             out["scenarios"].append({"name": name, "steps": steps})
             print(f"{name}: {len(steps)} steps", file=sys.stderr)
     text = json.dumps(out, indent=1) + "\n"
