@@ -601,22 +601,24 @@ impl<'a, S: Store + ?Sized> StoreView<'a, S> {
 
     /// The accounts of bucket `bucket`, by id.
     fn account_bucket(&mut self, bucket: u128) -> Result<&Vec<Account>, LedgerError> {
-        if !self.accounts.contains_key(&bucket) {
-            let key = self.keys.account_bucket(bucket);
-            let records = read::<Vec<Account>, _>(self.store, &key)?.unwrap_or_default();
-            self.accounts.insert(bucket, records);
-        }
-        self.accounts.get(&bucket).ok_or_else(vanished)
+        Ok(match self.accounts.entry(bucket) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => {
+                let key = self.keys.account_bucket(bucket);
+                entry.insert(read::<Vec<Account>, _>(self.store, &key)?.unwrap_or_default())
+            }
+        })
     }
 
     /// The transfer slots of bucket `bucket`, by id.
     fn transfer_bucket(&mut self, bucket: u128) -> Result<&Vec<(u128, TransferSlot)>, LedgerError> {
-        if !self.transfers.contains_key(&bucket) {
-            let key = self.keys.transfer_bucket(bucket);
-            let records = read::<Vec<(u128, TransferSlot)>, _>(self.store, &key)?.unwrap_or_default();
-            self.transfers.insert(bucket, records);
-        }
-        self.transfers.get(&bucket).ok_or_else(vanished)
+        Ok(match self.transfers.entry(bucket) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => {
+                let key = self.keys.transfer_bucket(bucket);
+                entry.insert(read::<Vec<(u128, TransferSlot)>, _>(self.store, &key)?.unwrap_or_default())
+            }
+        })
     }
 }
 
@@ -624,22 +626,22 @@ impl<S: Store + ?Sized> StoreView<'_, S> {
     /// Moves bucket `bucket` out of the cache (reading it if needed), to be
     /// rewritten; the view must not be asked for it again.
     fn take_account_bucket(&mut self, bucket: u128) -> Result<Vec<Account>, LedgerError> {
-        self.account_bucket(bucket)?;
-        self.accounts.remove(&bucket).ok_or_else(vanished)
+        match self.accounts.remove(&bucket) {
+            Some(records) => Ok(records),
+            None => Ok(read::<Vec<Account>, _>(self.store, &self.keys.account_bucket(bucket))?.unwrap_or_default()),
+        }
     }
 
     /// As [`take_account_bucket`](Self::take_account_bucket), for transfers.
     fn take_transfer_bucket(&mut self, bucket: u128) -> Result<Vec<(u128, TransferSlot)>, LedgerError> {
-        self.transfer_bucket(bucket)?;
-        self.transfers.remove(&bucket).ok_or_else(vanished)
+        match self.transfers.remove(&bucket) {
+            Some(records) => Ok(records),
+            None => {
+                let key = self.keys.transfer_bucket(bucket);
+                Ok(read::<Vec<(u128, TransferSlot)>, _>(self.store, &key)?.unwrap_or_default())
+            }
+        }
     }
-}
-
-fn vanished() -> LedgerError {
-    core::Inconsistent {
-        what: "a bucket vanished from the view's cache".to_owned(),
-    }
-    .into()
 }
 
 impl<S: Store + ?Sized> View for StoreView<'_, S> {
