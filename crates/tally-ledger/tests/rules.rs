@@ -1104,3 +1104,28 @@ fn get_account_transfers_pages_across_commits_in_both_directions() {
     credits.flags.debits = false;
     assert_eq!(book.ledger.get_account_transfers(&credits).expect("query").len(), 20);
 }
+
+#[test]
+fn a_full_batch_is_one_commit_reading_each_bucket_once() {
+    use tally_store::interleave::Interleaved;
+    let store = Interleaved::new(MemStore::new());
+    let ledger = Ledger::new(&store);
+    let now_ns = support::START_NS;
+    let accounts: Vec<Account> = (1..=200).map(|id| Account::new(id, 1, 1)).collect();
+    ledger.create_accounts(&accounts, now_ns).expect("accounts");
+    let batch: Vec<Transfer> = (0..tally_ledger::BATCH_EVENTS_MAX as u128)
+        .map(|i| single(1_000 + i, 1 + i % 200, 1 + (i + 1) % 200, 1))
+        .collect();
+    let before = store.reads();
+    let results = ledger.create_transfers(&batch, now_ns).expect("batch");
+    assert!(results.iter().all(|r| r.status == S::Created));
+    let reads = store.reads() - before;
+    // The head, each bucket of 64 transfer ids once, each bucket of 64
+    // accounts once: not one read per transfer.
+    let transfer_buckets = (1_000 + 8_189) / 64 - 1_000 / 64 + 1;
+    let account_buckets = 200 / 64 + 1;
+    assert!(reads <= 1 + transfer_buckets + account_buckets, "{reads} reads");
+    let head = ledger.head().expect("head");
+    assert_eq!(head.transfers, tally_ledger::BATCH_EVENTS_MAX as u64);
+    assert!(ledger.audit().expect("audit").is_ok());
+}
