@@ -478,9 +478,9 @@ fn step() -> impl Strategy<Value = Step> {
 
 fn cases() -> u32 {
     if std::env::var("TALLY_LONG_TESTS").is_ok_and(|v| v == "1") {
-        2_000
+        4_000
     } else {
-        96
+        256
     }
 }
 

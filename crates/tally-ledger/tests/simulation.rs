@@ -346,9 +346,9 @@ fn long() -> bool {
     std::env::var("TALLY_LONG_TESTS").is_ok_and(|v| v == "1")
 }
 
-/// Steps per seed: 40 in CI (1,000 seeds in a few seconds in debug), 120 long.
+/// Steps per seed: 60 in CI (1,000 seeds in a few seconds in debug), 120 long.
 fn steps() -> usize {
-    if long() { 120 } else { 40 }
+    if long() { 120 } else { 60 }
 }
 
 // Four shards of the seeds, so the test harness runs them on every core.
