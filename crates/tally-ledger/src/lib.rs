@@ -73,8 +73,11 @@
 //!   store, computed from one consistent snapshot and retried on conflict,
 //!   so threads and processes sharing a store never overdraw, lose or
 //!   double-apply anything. Every commit writes the ledger's head record,
-//!   and all other reads are covered by it: a batch of 8,189 transfers is
-//!   one commit with one precondition and one read per distinct id.
+//!   and all other reads are covered by it. Records are stored in buckets
+//!   of 64 consecutive ids, so a batch of 8,189 transfers with time-ordered
+//!   ids (as TigerBeetle recommends) is one commit with one precondition,
+//!   about 130 transfer-bucket reads and one read per touched bucket of
+//!   accounts (the layout is in the `keys` module's source docs).
 //! - [`journal`]: the append-only record of applied events, and the audit.
 //! - [`jsonl`]: the JSON-lines protocol of `examples/ledger-cli.rs`.
 //!
