@@ -327,7 +327,7 @@ where
     let mut chain_broken = false;
     for (index, event) in events.iter().enumerate() {
         // `index < events.len()` and `base + len` was checked not to overflow.
-        let timestamp_event = base_ns + index as u64 + 1;
+        let timestamp_event = base_ns.saturating_add(index as u64 + 1);
         let is_last = index + 1 == events.len();
         let (status, timestamp) = 'result: {
             if linked(event) {
@@ -372,20 +372,21 @@ where
     Ok(results)
 }
 
-/// Decides a `create_accounts` batch against `view` at `now_ns`.
+/// Decides a `create_accounts` batch against `view`; event `i` gets the
+/// timestamp `base_ns + i + 1`. Take `base_ns` from [`batch_base_ns`], which
+/// refuses a clock that would overflow (timestamps saturate otherwise).
 ///
 /// The batch length is the caller's to limit (the shell refuses more than
 /// [`BATCH_EVENTS_MAX`](crate::BATCH_EVENTS_MAX)).
 ///
 /// # Errors
-/// [`ClockOverflow`] (through `V::Error`'s source, see the shell) is checked
-/// by the caller with [`batch_base_ns`]; here only `view` errors pass through.
+/// Only `view` errors (or [`Inconsistent`] state) pass through.
 pub fn create_accounts<V: View>(
     view: &mut V,
     batch: &[Account],
     base_ns: u64,
 ) -> Result<(Vec<CreateAccountResult>, Changes), V::Error> {
-    let mut work = Working::new(view, base_ns + batch.len() as u64, batch.len());
+    let mut work = Working::new(view, base_ns.saturating_add(batch.len() as u64), batch.len());
     let results = run_batch(
         &mut work,
         batch,
@@ -485,7 +486,7 @@ pub fn create_transfers<V: View>(
     batch: &[Transfer],
     base_ns: u64,
 ) -> Result<(Vec<CreateTransferResult>, Changes), V::Error> {
-    let mut work = Working::new(view, base_ns + batch.len() as u64, batch.len());
+    let mut work = Working::new(view, base_ns.saturating_add(batch.len() as u64), batch.len());
     let results = run_batch(
         &mut work,
         batch,
@@ -985,9 +986,9 @@ fn post_or_void_pending_transfer<V: View>(
 /// `view` errors, and [`Inconsistent`] when a due id is not a pending
 /// transfer that has expired.
 pub fn expire_pending_transfers<V: View>(view: &mut V, due: &[u128], base_ns: u64) -> Result<Changes, V::Error> {
-    let mut work = Working::new(view, base_ns + due.len() as u64, due.len());
+    let mut work = Working::new(view, base_ns.saturating_add(due.len() as u64), due.len());
     for (index, &pending_id) in due.iter().enumerate() {
-        let timestamp = base_ns + index as u64 + 1;
+        let timestamp = base_ns.saturating_add(index as u64 + 1);
         let record = match work.applied_transfer(pending_id)? {
             Some(record) if record.status == PendingStatus::Pending => record,
             other => {
