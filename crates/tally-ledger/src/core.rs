@@ -184,7 +184,8 @@ impl<'v, V: View> Working<'v, V> {
     fn new(view: &'v mut V, timestamp_last_ns: u64, events: usize) -> Self {
         // Sized up front: growing these maps mid-batch copies megabytes.
         let mut transfers = IdMap::default();
-        transfers.reserve(events);
+        // A post or void writes two slots: its own and its pending transfer's.
+        transfers.reserve(events.saturating_mul(2));
         let mut accounts = IdMap::default();
         accounts.reserve(events.saturating_mul(2).min(1 << 16));
         Working {
