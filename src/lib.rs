@@ -20,9 +20,10 @@
 //! | `ilp-json` | `ilp::json` | `tally-ilp` with its `json` feature: packets to and from the JSON shape of the JavaScript packages |
 //! | `connector` | `connector` | `tally-connector`: an Interledger connector's balances, routing, request tracking and reconciliation |
 //! | `market` | `market` | `tally-market`: storage-marketplace availabilities, per-slot reservations, the slot queue and the sans-IO sales state machine (nim-codex) |
+//! | `ledger` | `ledger` | `tally-ledger`: TigerBeetle's two-phase transfer semantics on any store, with journal and audit |
 //!
-//! The other domain crates (`petri`, `ledger`)
-//! join as they land.
+//! The other domain crate (`petri`)
+//! joins as it lands.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -46,6 +47,8 @@ pub use tally_ilp as ilp;
 pub use tally_connector as connector;
 #[cfg(feature = "market")]
 pub use tally_market as market;
+#[cfg(feature = "ledger")]
+pub use tally_ledger as ledger;
 
 // The README's examples are compiled and run as doc-tests, so it cannot lie.
 #[cfg(all(doctest, feature = "store"))]

@@ -1,0 +1,269 @@
+//! `Ledger::create_transfers` on MemStore, each group against its baseline
+//! measured in the same run.
+//!
+//! Workload (TigerBeetle's benchmark shape): 10,000 accounts, debit and
+//! credit account drawn uniformly, time-ordered (increasing) transfer ids,
+//! the ledger growing as the benchmark runs.
+//!
+//! - `batched` (8,189 transfers per call, one commit):
+//!   - `baseline`: the storage floor: one raw `MemStore` commit with the
+//!     same writes the ledger makes for such a batch (every touched bucket
+//!     of 64 transfers, every touched bucket of 64 accounts with its
+//!     account-index chunk, one journal page, the head under one
+//!     precondition), values of the same sizes pre-encoded: what is left
+//!     when the rules, the reads and the encoding cost nothing;
+//!   - `single_phase`: the ledger, 8,189 single-phase transfers.
+//! - `one_per_call`: the same for one transfer per call (`baseline` = one
+//!   raw commit of one transfer's writes).
+//! - `two_phase` (per 8,189 transfers): `baseline` = the single-phase batch;
+//!   `pending_then_post` = a batch of 8,189 pending transfers, then a batch
+//!   posting all of them. Goal: at most 2.5x the baseline.
+//!
+//! The ledgers grow as the benchmark runs (MemStore keeps everything in
+//! memory), so later iterations work on a bigger store than earlier ones.
+//!
+//! Goal: >= 1,000,000 transfers/s batched. Run with
+//! `cargo bench --bench ledger --features ledger`, then
+//! `python3 benches/ratios.py`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, reason = "benchmark code")]
+
+use std::cell::{Cell, RefCell};
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use tally::ledger::{AMOUNT_MAX, Account, BATCH_EVENTS_MAX, Ledger, NS_PER_S, Transfer, TransferFlags};
+use tally::store::bytes::Bytes;
+use tally::store::key::KeyBuilder;
+use tally::store::{Batch, MemStore, Store};
+
+const ACCOUNTS: u64 = 10_000;
+
+/// SplitMix64, for reproducible account pairs.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn pair(&mut self) -> (u128, u128) {
+        let debit = 1 + self.next() % ACCOUNTS;
+        let mut credit = 1 + self.next() % ACCOUNTS;
+        if credit == debit {
+            credit = 1 + debit % ACCOUNTS;
+        }
+        (u128::from(debit), u128::from(credit))
+    }
+}
+
+struct Workload {
+    ledger: Ledger<MemStore>,
+    rng: RefCell<Rng>,
+    next_id: Cell<u128>,
+    now_ns: Cell<u64>,
+}
+
+impl Workload {
+    fn new() -> Self {
+        let ledger = Ledger::new(MemStore::new());
+        let now_ns = 1_700_000_000 * NS_PER_S;
+        let accounts: Vec<Account> = (1..=u128::from(ACCOUNTS)).map(|id| Account::new(id, 1, 1)).collect();
+        for chunk in accounts.chunks(BATCH_EVENTS_MAX) {
+            ledger.create_accounts(chunk, now_ns).unwrap();
+        }
+        Workload {
+            ledger,
+            rng: RefCell::new(Rng(42)),
+            next_id: Cell::new(1),
+            now_ns: Cell::new(now_ns + NS_PER_S),
+        }
+    }
+
+    fn id(&self) -> u128 {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        id
+    }
+
+    fn tick(&self) -> u64 {
+        let now = self.now_ns.get() + 1_000_000;
+        self.now_ns.set(now);
+        now
+    }
+
+    fn batch(&self, count: usize, flags: TransferFlags) -> Vec<Transfer> {
+        let mut rng = self.rng.borrow_mut();
+        (0..count)
+            .map(|_| {
+                let (debit, credit) = rng.pair();
+                Transfer::new(self.id(), debit, credit, 1 + u128::from(rng.next() % 100), 1, 1).with_flags(flags)
+            })
+            .collect()
+    }
+}
+
+/// The raw writes of a batch of `count` transfers, as the ledger lays them
+/// out (buckets of 64 records: see tally-ledger's key layout), with values
+/// of the right sizes encoded once up front.
+struct Floor {
+    store: MemStore,
+    namespace: Vec<u8>,
+    transfer_bucket: Bytes,
+    account_bucket: Bytes,
+    index_chunk: Bytes,
+    journal_value: Bytes,
+    head_value: Bytes,
+    rng: Rng,
+    next_id: u128,
+    timestamp: u64,
+}
+
+impl Floor {
+    fn new(count: usize) -> Self {
+        let slot = (u128::MAX / 3, Transfer::new(u128::MAX / 3, 1234, 5678, 99, 1, 1));
+        let transfers = vec![slot; 64.min(count)];
+        let accounts = vec![Account::new(1234, 1, 1); 64.min(2 * count)];
+        let per_chunk = (2 * count).div_ceil(157).max(1);
+        let chunk = vec![(1234u128, 1u64 << 60, u128::MAX / 3); per_chunk];
+        let journal: Vec<Transfer> = (0..count)
+            .map(|i| Transfer::new(i as u128, 1234, 5678, 99, 1, 1))
+            .collect();
+        let encode = |bytes: Vec<u8>| Bytes::from(bytes);
+        let head = Floor {
+            store: MemStore::new(),
+            namespace: KeyBuilder::new("ledger").build(),
+            transfer_bucket: encode(tally::store::codec::encode(&transfers).unwrap()),
+            account_bucket: encode(tally::store::codec::encode(&accounts).unwrap()),
+            index_chunk: encode(tally::store::codec::encode(&chunk).unwrap()),
+            journal_value: encode(tally::store::codec::encode(&journal).unwrap()),
+            head_value: encode(tally::store::codec::encode(&(1u64, 2u64, 3u64, 4u64, 5u64)).unwrap()),
+            rng: Rng(42),
+            next_id: 1,
+            timestamp: 1,
+        };
+        let mut batch = Batch::new();
+        batch.put(head.key(b'H', &[]), head.head_value.clone());
+        head.store.commit(batch).unwrap();
+        head
+    }
+
+    fn key(&self, tag: u8, parts: &[&[u8]]) -> Vec<u8> {
+        let mut key = Vec::with_capacity(self.namespace.len() + 1 + 24);
+        key.extend_from_slice(&self.namespace);
+        key.push(tag);
+        for part in parts {
+            key.extend_from_slice(part);
+        }
+        key
+    }
+
+    fn commit(&mut self, count: usize) {
+        let head_key = self.key(b'H', &[]);
+        let version = self.store.get(&head_key).unwrap().unwrap().version;
+        let mut batch = Batch::with_capacity(count / 32 + 400);
+        batch.expect_version(head_key.clone(), version);
+        let mut transfer_buckets = std::collections::BTreeSet::new();
+        let mut account_buckets = std::collections::BTreeSet::new();
+        for _ in 0..count {
+            transfer_buckets.insert(self.next_id >> 6);
+            self.next_id += 1;
+            self.timestamp += 1;
+            let (debit, credit) = self.rng.pair();
+            account_buckets.insert(debit >> 6);
+            account_buckets.insert(credit >> 6);
+        }
+        for bucket in transfer_buckets {
+            batch.put(self.key(b'T', &[&bucket.to_be_bytes()]), self.transfer_bucket.clone());
+        }
+        let ts = self.timestamp.to_be_bytes();
+        for bucket in account_buckets {
+            batch.put(self.key(b'X', &[&bucket.to_be_bytes(), &ts]), self.index_chunk.clone());
+            batch.put(self.key(b'A', &[&bucket.to_be_bytes()]), self.account_bucket.clone());
+        }
+        batch.put(
+            self.key(b'J', &[&self.timestamp.to_be_bytes()]),
+            self.journal_value.clone(),
+        );
+        batch.put(head_key, self.head_value.clone());
+        self.store.commit(batch).unwrap();
+    }
+}
+
+fn batched(c: &mut Criterion) {
+    let mut group = c.benchmark_group("batched");
+    group.throughput(Throughput::Elements(BATCH_EVENTS_MAX as u64));
+    group.sample_size(20).measurement_time(Duration::from_secs(8));
+    let mut floor = Floor::new(BATCH_EVENTS_MAX);
+    group.bench_function("baseline", |b| b.iter(|| floor.commit(BATCH_EVENTS_MAX)));
+    drop(floor);
+    let workload = Workload::new();
+    group.bench_function("single_phase", |b| {
+        b.iter_batched(
+            || workload.batch(BATCH_EVENTS_MAX, TransferFlags::NONE),
+            |batch| black_box(workload.ledger.create_transfers(&batch, workload.tick()).unwrap()),
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+fn one_per_call(c: &mut Criterion) {
+    let mut group = c.benchmark_group("one_per_call");
+    group.throughput(Throughput::Elements(1));
+    let mut floor = Floor::new(1);
+    group.bench_function("baseline", |b| b.iter(|| floor.commit(1)));
+    let workload = Workload::new();
+    group.bench_function("single_phase", |b| {
+        b.iter_batched(
+            || workload.batch(1, TransferFlags::NONE),
+            |batch| black_box(workload.ledger.create_transfers(&batch, workload.tick()).unwrap()),
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+fn two_phase(c: &mut Criterion) {
+    let mut group = c.benchmark_group("two_phase");
+    group.throughput(Throughput::Elements(BATCH_EVENTS_MAX as u64));
+    group.sample_size(20).measurement_time(Duration::from_secs(10));
+    // Each function on a fresh ledger of its own, so neither pays for the
+    // other's history.
+    let workload = Workload::new();
+    group.bench_function("baseline", |b| {
+        b.iter_batched(
+            || workload.batch(BATCH_EVENTS_MAX, TransferFlags::NONE),
+            |batch| black_box(workload.ledger.create_transfers(&batch, workload.tick()).unwrap()),
+            BatchSize::PerIteration,
+        )
+    });
+    drop(workload);
+    let workload = Workload::new();
+    group.bench_function("pending_then_post", |b| {
+        b.iter_batched(
+            || {
+                let pending = workload.batch(BATCH_EVENTS_MAX, TransferFlags::PENDING);
+                let posts: Vec<Transfer> = pending
+                    .iter()
+                    .map(|p| Transfer::post(workload.id(), p.id, AMOUNT_MAX))
+                    .collect();
+                (pending, posts)
+            },
+            |(pending, posts)| {
+                black_box(workload.ledger.create_transfers(&pending, workload.tick()).unwrap());
+                black_box(workload.ledger.create_transfers(&posts, workload.tick()).unwrap())
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, batched, one_per_call, two_phase);
+criterion_main!(benches);
