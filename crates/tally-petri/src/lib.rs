@@ -1,0 +1,15 @@
+//! Petri-net state vectors (crate docs are completed below).
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod chain;
+mod error;
+pub mod net;
+
+pub use chain::keccak256;
+pub use error::{ChainFault, ErrorClass, PetriError};
+pub use net::{
+    ArcKind, ArcSpec, MAX_ARCS, MAX_LABEL_BYTES, MAX_MULTIPLE, MAX_PLACES, MAX_TOKENS, MAX_TRANSITIONS, Net, NetSpec,
+    PlaceSpec, Position, TransitionSpec,
+};
