@@ -13,3 +13,5 @@ pub use net::{
     ArcKind, ArcSpec, MAX_ARCS, MAX_LABEL_BYTES, MAX_MULTIPLE, MAX_PLACES, MAX_TOKENS, MAX_TRANSITIONS, Net, NetSpec,
     PlaceSpec, Position, TransitionSpec,
 };
+pub mod dot;
+pub mod pnml;
