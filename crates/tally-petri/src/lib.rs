@@ -13,5 +13,9 @@ pub use net::{
     ArcKind, ArcSpec, MAX_ARCS, MAX_LABEL_BYTES, MAX_MULTIPLE, MAX_PLACES, MAX_TOKENS, MAX_TRANSITIONS, Net, NetSpec,
     PlaceSpec, Position, TransitionSpec,
 };
+pub mod analysis;
 pub mod dot;
 pub mod pnml;
+mod stateset;
+
+pub use analysis::{BoundProof, Boundedness, Inspection, Reachability, Undecided};

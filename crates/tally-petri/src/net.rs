@@ -612,10 +612,6 @@ impl Net {
         &self.inhibitors[start..end]
     }
 
-    pub(crate) fn limit(&self, place: usize) -> u32 {
-        self.limits[place]
-    }
-
     /// Fires `transition` `multiple` times as one step from `state`, as a
     /// trusted caller (roles are not checked), and returns the new state.
     ///
