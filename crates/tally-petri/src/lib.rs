@@ -19,3 +19,9 @@ pub mod pnml;
 mod stateset;
 
 pub use analysis::{BoundProof, Boundedness, Inspection, Reachability, Undecided};
+mod keys;
+mod machines;
+pub mod stream;
+
+pub use machines::{MAX_EVENTS_PAGE, MAX_EVENTS_READ, Machines, Receipt, VerifiedChain};
+pub use stream::{Command, Event, StreamHead};

@@ -279,6 +279,7 @@ pub struct Net {
     inhibitors: Vec<Inhibitor>,
     inhibitor_starts: Vec<u32>,
     self_loops: bool,
+    fingerprint: [u8; 32],
 }
 
 impl PartialEq for Net {
@@ -501,6 +502,7 @@ impl Net {
         debug_assert_eq!(effect_starts.len(), spec.transitions.len() + 1);
         debug_assert!(effects.len() <= spec.arcs.len());
 
+        let fingerprint = fingerprint(&spec);
         Ok(Net {
             spec,
             labels,
@@ -511,6 +513,7 @@ impl Net {
             inhibitors,
             inhibitor_starts,
             self_loops,
+            fingerprint,
         })
     }
 
@@ -832,33 +835,37 @@ impl Net {
     /// arcs, positions and name, in order): two nets with the same
     /// fingerprint are the same net. The event store keys schemas by it.
     pub fn fingerprint(&self) -> [u8; 32] {
-        let mut hasher = crate::chain::Keccak::new(b"tally-petri/net/v1");
-        let spec = &self.spec;
-        hasher.optional_str(spec.name.as_deref());
-        hasher.u64(spec.places.len() as u64);
-        for place in &spec.places {
-            hasher.str(&place.label);
-            hasher.u64(u64::from(place.initial));
-            hasher.u64(u64::from(place.capacity));
-            hasher.position(place.position);
-        }
-        hasher.u64(spec.transitions.len() as u64);
-        for transition in &spec.transitions {
-            hasher.str(&transition.label);
-            hasher.optional_str(transition.role.as_deref());
-            hasher.position(transition.position);
-        }
-        hasher.u64(spec.arcs.len() as u64);
-        for arc in &spec.arcs {
-            hasher.optional_str(arc.id.as_deref());
-            hasher.str(&arc.source);
-            hasher.str(&arc.target);
-            hasher.u64(u64::from(arc.weight));
-            hasher.u64(match arc.kind {
-                ArcKind::Normal => 0,
-                ArcKind::Inhibitor => 1,
-            });
-        }
-        hasher.finish()
+        self.fingerprint
     }
+}
+
+/// See [`Net::fingerprint`].
+fn fingerprint(spec: &NetSpec) -> [u8; 32] {
+    let mut hasher = crate::chain::Keccak::new(b"tally-petri/net/v1");
+    hasher.optional_str(spec.name.as_deref());
+    hasher.u64(spec.places.len() as u64);
+    for place in &spec.places {
+        hasher.str(&place.label);
+        hasher.u64(u64::from(place.initial));
+        hasher.u64(u64::from(place.capacity));
+        hasher.position(place.position);
+    }
+    hasher.u64(spec.transitions.len() as u64);
+    for transition in &spec.transitions {
+        hasher.str(&transition.label);
+        hasher.optional_str(transition.role.as_deref());
+        hasher.position(transition.position);
+    }
+    hasher.u64(spec.arcs.len() as u64);
+    for arc in &spec.arcs {
+        hasher.optional_str(arc.id.as_deref());
+        hasher.str(&arc.source);
+        hasher.str(&arc.target);
+        hasher.u64(u64::from(arc.weight));
+        hasher.u64(match arc.kind {
+            ArcKind::Normal => 0,
+            ArcKind::Inhibitor => 1,
+        });
+    }
+    hasher.finish()
 }

@@ -181,6 +181,8 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
         #[test]
         fn the_set_holds_each_state_once_and_gives_it_back(
             states in proptest::collection::vec(proptest::collection::vec(prop_oneof![0u32..3, any::<u32>()], 4), 0..3000)
