@@ -14,8 +14,9 @@
 //! | `postgres` | `postgres` | `tally-store-postgres`: `PgStore`, one PostgreSQL table shared by many processes |
 //! | `channel` | `channel` | `tally-channel`: Machinomy payment channels (state updates, contract events, channel status) |
 //! | `ilp` | `ilp` | `tally-ilp`: byte-exact OER codec for ILPv4, legacy ILP/ILQP, CLP and BTP 2.0 |
+//! | `petri` | `petri` | `tally-petri`: Petri nets (firing, PNML, reachability and coverability) and a hash-chained event store |
 //!
-//! The other domain crates (`petri`, `ledger`, `connector`, `market`)
+//! The other domain crates (`ledger`, `connector`, `market`)
 //! join as they land.
 
 #![forbid(unsafe_code)]
@@ -35,6 +36,9 @@ pub use tally_channel as channel;
 
 #[cfg(feature = "ilp")]
 pub use tally_ilp as ilp;
+
+#[cfg(feature = "petri")]
+pub use tally_petri as petri;
 
 // The README's examples are compiled and run as doc-tests, so it cannot lie.
 #[cfg(all(doctest, feature = "store"))]
