@@ -25,3 +25,6 @@ pub mod stream;
 
 pub use machines::{MAX_EVENTS_PAGE, MAX_EVENTS_READ, Machines, Receipt, VerifiedChain};
 pub use stream::{Command, Event, StreamHead};
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
