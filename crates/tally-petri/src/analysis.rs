@@ -3,9 +3,10 @@
 //! - [`explore`]: breadth-first reachability up to a state limit: how many
 //!   states, which are deadlocks (no transition enabled), which
 //!   transitions never fire, and the most tokens each place ever holds.
-//!   States are kept in a compact exact set (varint-packed, deduplicated by
-//!   a `u32`-indexed hash table: a 15-place 1-safe net costs about 27 bytes
-//!   per state in all), so millions of states fit in memory.
+//!   States are kept in a compact exact set (bit-, byte- or varint-packed
+//!   by their largest count, deduplicated by a `u32`-indexed hash table: a
+//!   15-place 1-safe net costs about 15 bytes per state in all), so tens of
+//!   millions of states fit in memory.
 //! - [`boundedness`]: an answer that does not depend on that limit. It tries,
 //!   in order: every place has a capacity; no transition adds tokens to the
 //!   unbounded places (their token sum never grows); and finally a
@@ -129,8 +130,7 @@ pub fn explore_each(net: &Net, max_states: usize, mut visit: impl FnMut(&[u32]))
         set.get(index, &mut current);
         let mut enabled = false;
         for transition in 0..transitions {
-            next.copy_from_slice(&current);
-            if net.try_fire(&mut next, transition, 1).is_err() {
+            if !net.step(&current, transition, &mut next) {
                 continue;
             }
             enabled = true;

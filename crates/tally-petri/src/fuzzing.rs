@@ -113,6 +113,7 @@ pub fn fire_sequence(data: &[u8]) {
         Ok(net) => net,
         Err(error) => panic!("a valid net was refused: {error}"),
     };
+    let sparse = net.clone().without_dense_rows();
     let mut state = net.initial().to_vec();
     let mut steps = 0;
     while !bytes.is_empty() && steps < 256 {
@@ -149,6 +150,14 @@ pub fn fire_sequence(data: &[u8]) {
                 );
             }
         }
+        let mut into = vec![0; places];
+        let fired_into = net.fire_into(&state, transition, multiple, &mut into).map(|()| into);
+        let fired_sparse = sparse.fire(&state, transition, multiple);
+        assert_eq!(
+            fired_into.as_ref().map_err(ToString::to_string),
+            fired_sparse.as_ref().map_err(ToString::to_string),
+            "the dense and sparse paths disagree"
+        );
         let mut scratch = state.clone();
         match net.fire_in_place(&mut scratch, transition, multiple) {
             Ok(()) => {

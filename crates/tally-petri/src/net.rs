@@ -225,6 +225,9 @@ pub(crate) struct Effect {
     pub(crate) place: u32,
     pub(crate) consume: u32,
     pub(crate) produce: u32,
+    /// The place's capacity, or [`MAX_TOKENS`] when unbounded (copied here
+    /// so firing reads one record per place).
+    pub(crate) limit: u32,
 }
 
 /// One inhibitor condition of a transition.
@@ -253,6 +256,48 @@ pub(crate) enum Refusal {
     Overflow { place: u32, tokens: u64 },
 }
 
+/// The most `transitions x places` cells for which a net also keeps dense
+/// per-transition rows, for single firings (multiple 1): fixed-length,
+/// branch-free loops over the whole state vector that vectorize and never
+/// mispredict (3 x 4 bytes a cell, so at most 768 KiB).
+const DENSE_CELLS_MAX: usize = 1 << 16;
+
+/// Dense rows, `transitions x places`, row-major: what one firing of each
+/// transition consumes from each place, produces into it, and the room the
+/// place has for the rest (`limit - produce`). A place the transition does
+/// not touch has room `u32::MAX`: firing never checks it.
+#[derive(Debug, Clone)]
+struct Dense {
+    consume: Vec<u32>,
+    produce: Vec<u32>,
+    room: Vec<u32>,
+    /// Transitions that produce more into some place than its capacity:
+    /// they can never fire, and have no meaningful room.
+    never: Vec<bool>,
+}
+
+/// One firing (multiple 1) on the dense rows, checked and written in one
+/// fixed-length pass: `out = state - consume + produce`, and whether every
+/// place had enough and stays within its limit. `out` is meaningless when
+/// it returns false.
+#[inline]
+fn dense_step(dense: &Dense, state: &[u32], transition: usize, out: &mut [u32]) -> bool {
+    let row = transition * state.len()..(transition + 1) * state.len();
+    let columns = dense.consume[row.clone()]
+        .iter()
+        .zip(&dense.produce[row.clone()])
+        .zip(&dense.room[row]);
+    let mut fits = !dense.never[transition];
+    for ((slot, &tokens), ((&consume, &produce), &room)) in out.iter_mut().zip(state).zip(columns) {
+        // tokens - consume + produce <= limit, without an addition that
+        // could overflow: tokens - consume <= limit - produce.
+        let rest = tokens.wrapping_sub(consume);
+        fits &= (tokens >= consume) & (rest <= room);
+        *slot = rest.wrapping_add(produce);
+    }
+    fits
+}
+
 /// Node kinds in the label namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Node {
@@ -274,12 +319,14 @@ pub struct Net {
     limits: Vec<u32>,
     /// Every transition's effects, one run per transition.
     effects: Vec<Effect>,
-    /// `effect_starts[t]..effect_starts[t + 1]` are `t`'s effects.
-    effect_starts: Vec<u32>,
+    /// `effect_ranges[t] = (start, end)`: `t`'s effects.
+    effect_ranges: Vec<(u32, u32)>,
     inhibitors: Vec<Inhibitor>,
-    inhibitor_starts: Vec<u32>,
+    /// `inhibitor_ranges[t] = (start, end)`: `t`'s inhibitors.
+    inhibitor_ranges: Vec<(u32, u32)>,
     self_loops: bool,
     fingerprint: [u8; 32],
+    dense: Option<Dense>,
 }
 
 impl PartialEq for Net {
@@ -467,13 +514,13 @@ impl Net {
         }
 
         let mut effects = Vec::new();
-        let mut effect_starts = Vec::with_capacity(spec.transitions.len() + 1);
+        let mut effect_ranges = Vec::with_capacity(spec.transitions.len());
         let mut inhibitors = Vec::new();
-        let mut inhibitor_starts = Vec::with_capacity(spec.transitions.len() + 1);
+        let mut inhibitor_ranges = Vec::with_capacity(spec.transitions.len());
         let mut self_loops = false;
-        for (index, (sum, guard)) in sums.iter().zip(&guards).enumerate() {
-            effect_starts.push(effects.len() as u32);
-            inhibitor_starts.push(inhibitors.len() as u32);
+        for (sum, guard) in sums.iter().zip(&guards) {
+            let effect_start = effects.len() as u32;
+            let inhibitor_start = inhibitors.len() as u32;
             for (&place, &(consume, produce)) in sum {
                 for (what, total) in [
                     ("tokens one transition consumes from a place", consume),
@@ -492,28 +539,51 @@ impl Net {
                     place,
                     consume: consume as u32,
                     produce: produce as u32,
+                    limit: limits[place as usize],
                 });
             }
             inhibitors.extend_from_slice(guard);
-            debug_assert!(index < MAX_TRANSITIONS);
+            effect_ranges.push((effect_start, effects.len() as u32));
+            inhibitor_ranges.push((inhibitor_start, inhibitors.len() as u32));
         }
-        effect_starts.push(effects.len() as u32);
-        inhibitor_starts.push(inhibitors.len() as u32);
-        debug_assert_eq!(effect_starts.len(), spec.transitions.len() + 1);
+        debug_assert_eq!(effect_ranges.len(), spec.transitions.len());
         debug_assert!(effects.len() <= spec.arcs.len());
 
         let fingerprint = fingerprint(&spec);
+        let cells = spec.places.len() * spec.transitions.len();
+        let dense = (cells <= DENSE_CELLS_MAX).then(|| {
+            let places = spec.places.len();
+            let mut dense = Dense {
+                consume: vec![0; cells],
+                produce: vec![0; cells],
+                room: vec![u32::MAX; cells],
+                never: vec![false; spec.transitions.len()],
+            };
+            for (transition, &(start, end)) in effect_ranges.iter().enumerate() {
+                for effect in &effects[start as usize..end as usize] {
+                    let cell = transition * places + effect.place as usize;
+                    dense.consume[cell] = effect.consume;
+                    dense.produce[cell] = effect.produce;
+                    match effect.limit.checked_sub(effect.produce) {
+                        Some(room) => dense.room[cell] = room,
+                        None => dense.never[transition] = true,
+                    }
+                }
+            }
+            dense
+        });
         Ok(Net {
             spec,
             labels,
             initial,
             limits,
             effects,
-            effect_starts,
+            effect_ranges,
             inhibitors,
-            inhibitor_starts,
+            inhibitor_ranges,
             self_loops,
             fingerprint,
+            dense,
         })
     }
 
@@ -603,16 +673,16 @@ impl Net {
         Some(delta)
     }
 
+    #[inline]
     pub(crate) fn effects_of(&self, transition: usize) -> &[Effect] {
-        let start = self.effect_starts[transition] as usize;
-        let end = self.effect_starts[transition + 1] as usize;
-        &self.effects[start..end]
+        let (start, end) = self.effect_ranges[transition];
+        &self.effects[start as usize..end as usize]
     }
 
+    #[inline]
     pub(crate) fn inhibitors_of(&self, transition: usize) -> &[Inhibitor] {
-        let start = self.inhibitor_starts[transition] as usize;
-        let end = self.inhibitor_starts[transition + 1] as usize;
-        &self.inhibitors[start..end]
+        let (start, end) = self.inhibitor_ranges[transition];
+        &self.inhibitors[start as usize..end as usize]
     }
 
     /// Fires `transition` `multiple` times as one step from `state`, as a
@@ -673,6 +743,29 @@ impl Net {
         }
     }
 
+    /// [`fire`](Net::fire) from `state` into `out`, without allocating or
+    /// copying first: the fastest way to compute a successor state. On error
+    /// `out` is unspecified.
+    ///
+    /// # Errors
+    /// As [`fire`](Net::fire), and [`PetriError::StateLength`] when `out`
+    /// does not have one entry per place.
+    #[inline]
+    pub fn fire_into(
+        &self,
+        state: &[u32],
+        transition: usize,
+        multiple: u32,
+        out: &mut [u32],
+    ) -> Result<(), PetriError> {
+        self.check_arguments(state, transition, multiple)?;
+        self.check_length(out)?;
+        match self.try_fire_into(state, transition, u64::from(multiple), out) {
+            Ok(()) => Ok(()),
+            Err(refusal) => Err(self.refusal_error(transition, refusal)),
+        }
+    }
+
     /// Whether `transition` can fire once from `state`, as a trusted caller.
     pub fn is_enabled(&self, state: &[u32], transition: usize) -> bool {
         state.len() == self.place_count()
@@ -702,6 +795,7 @@ impl Net {
         Ok(enabled)
     }
 
+    #[inline]
     fn check_length(&self, state: &[u32]) -> Result<(), PetriError> {
         if state.len() != self.place_count() {
             return Err(PetriError::StateLength {
@@ -712,6 +806,7 @@ impl Net {
         Ok(())
     }
 
+    #[inline]
     fn check_arguments(&self, state: &[u32], transition: usize, multiple: u32) -> Result<(), PetriError> {
         if transition >= self.transition_count() {
             return Err(PetriError::UnknownTransition {
@@ -745,29 +840,72 @@ impl Net {
     pub(crate) fn check(&self, state: &[u32], transition: usize, multiple: u64) -> Result<(), Refusal> {
         debug_assert_eq!(state.len(), self.place_count());
         debug_assert!((1..=u64::from(MAX_MULTIPLE)).contains(&multiple));
-        for inhibitor in self.inhibitors_of(transition) {
-            if inhibitor.forbids(state[inhibitor.place as usize]) {
-                return Err(Refusal::Inhibited { place: inhibitor.place });
+        if !self.inhibitors.is_empty() {
+            for inhibitor in self.inhibitors_of(transition) {
+                if inhibitor.forbids(state[inhibitor.place as usize]) {
+                    return Err(Refusal::Inhibited { place: inhibitor.place });
+                }
             }
         }
-        // Negative places are reported before capacity ones (rule 4 before
-        // rule 5), so remember the first place over its limit and go on.
-        let mut over_limit = None;
-        for effect in self.effects_of(transition) {
-            let place = effect.place as usize;
-            let tokens = u64::from(state[place]);
-            // No overflow: every factor is at most 2^30.
+        if self.fits(state, transition, multiple) {
+            return Ok(());
+        }
+        Err(self.refusal(state, transition, multiple))
+    }
+
+    /// The common case, branch-free: whether every place has enough and
+    /// stays within its limit.
+    #[inline]
+    fn fits(&self, state: &[u32], transition: usize, multiple: u64) -> bool {
+        let mut fits = true;
+        match &self.dense {
+            Some(dense) if multiple == 1 => {
+                let row = transition * state.len()..(transition + 1) * state.len();
+                let consume = &dense.consume[row.clone()];
+                let room = &dense.room[row];
+                // tokens - consume + produce <= limit, without an addition
+                // that could overflow: tokens - consume <= limit - produce.
+                for ((&tokens, &consume), &room) in state.iter().zip(consume).zip(room) {
+                    fits &= (tokens >= consume) & (tokens.wrapping_sub(consume) <= room);
+                }
+                fits &= !dense.never[transition];
+            }
+            _ => {
+                for effect in self.effects_of(transition) {
+                    let tokens = u64::from(state[effect.place as usize]);
+                    let needed = u64::from(effect.consume) * multiple;
+                    let after = tokens
+                        .wrapping_sub(needed)
+                        .wrapping_add(u64::from(effect.produce) * multiple);
+                    fits &= tokens >= needed && after <= u64::from(effect.limit);
+                }
+            }
+        }
+        fits
+    }
+
+    /// Why a firing that does not fit is refused: a place going negative
+    /// (rule 4) before one going over its limit (rule 5).
+    #[cold]
+    fn refusal(&self, state: &[u32], transition: usize, multiple: u64) -> Refusal {
+        let effects = self.effects_of(transition);
+        for effect in effects {
+            let tokens = u64::from(state[effect.place as usize]);
             let needed = u64::from(effect.consume) * multiple;
             if tokens < needed {
-                return Err(Refusal::Negative {
+                return Refusal::Negative {
                     place: effect.place,
                     tokens,
                     needed,
-                });
+                };
             }
-            let after = tokens - needed + u64::from(effect.produce) * multiple;
-            if after > u64::from(self.limits[place]) && over_limit.is_none() {
-                over_limit = Some(if self.spec.places[place].capacity > 0 {
+        }
+        for effect in effects {
+            let place = effect.place as usize;
+            let after =
+                u64::from(state[place]) - u64::from(effect.consume) * multiple + u64::from(effect.produce) * multiple;
+            if after > u64::from(effect.limit) {
+                return if self.spec.places[place].capacity > 0 {
                     Refusal::Capacity {
                         place: effect.place,
                         tokens: after,
@@ -777,28 +915,94 @@ impl Net {
                         place: effect.place,
                         tokens: after,
                     }
-                });
+                };
             }
         }
-        match over_limit {
-            Some(refusal) => Err(refusal),
-            None => Ok(()),
-        }
+        debug_assert!(false, "refusal() called for a firing that fits");
+        Refusal::Overflow { place: 0, tokens: 0 }
     }
 
     /// Checks, then applies, the firing; `state` is unchanged on refusal.
     #[inline]
     pub(crate) fn try_fire(&self, state: &mut [u32], transition: usize, multiple: u64) -> Result<(), Refusal> {
         self.check(state, transition, multiple)?;
-        for effect in self.effects_of(transition) {
-            let place = effect.place as usize;
-            // Checked above: the result is within 0..=MAX_TOKENS.
-            let after =
-                u64::from(state[place]) - u64::from(effect.consume) * multiple + u64::from(effect.produce) * multiple;
-            debug_assert!(after <= u64::from(self.limits[place]));
-            state[place] = after as u32;
+        match &self.dense {
+            Some(dense) if multiple == 1 => {
+                let row = transition * state.len()..(transition + 1) * state.len();
+                for ((slot, &consume), &produce) in state
+                    .iter_mut()
+                    .zip(&dense.consume[row.clone()])
+                    .zip(&dense.produce[row])
+                {
+                    // Checked above: consume <= *slot and the result fits.
+                    *slot = slot.wrapping_sub(consume).wrapping_add(produce);
+                }
+            }
+            _ => {
+                for effect in self.effects_of(transition) {
+                    let slot = &mut state[effect.place as usize];
+                    let after =
+                        u64::from(*slot) - u64::from(effect.consume) * multiple + u64::from(effect.produce) * multiple;
+                    debug_assert!(after <= u64::from(effect.limit));
+                    *slot = after as u32;
+                }
+            }
         }
         Ok(())
+    }
+
+    /// [`try_fire`](Self::try_fire) from `state` into `out` (same length),
+    /// without a separate copy; `out` is unspecified on refusal.
+    #[inline]
+    pub(crate) fn try_fire_into(
+        &self,
+        state: &[u32],
+        transition: usize,
+        multiple: u64,
+        out: &mut [u32],
+    ) -> Result<(), Refusal> {
+        debug_assert_eq!(state.len(), out.len());
+        match &self.dense {
+            Some(dense) if multiple == 1 => {
+                if let Some(place) = self.inhibiting_place(state, transition) {
+                    return Err(Refusal::Inhibited { place });
+                }
+                if dense_step(dense, state, transition, out) {
+                    Ok(())
+                } else {
+                    Err(self.refusal(state, transition, multiple))
+                }
+            }
+            _ => {
+                out.copy_from_slice(state);
+                self.try_fire(out, transition, multiple)
+            }
+        }
+    }
+
+    /// Fires `transition` once from `state` into `out` as a trusted caller,
+    /// saying only whether it could (`out` is unspecified when not): the
+    /// inner loop of exploration.
+    #[inline]
+    pub(crate) fn step(&self, state: &[u32], transition: usize, out: &mut [u32]) -> bool {
+        match &self.dense {
+            Some(dense) => {
+                self.inhibiting_place(state, transition).is_none() && dense_step(dense, state, transition, out)
+            }
+            None => self.try_fire_into(state, transition, 1, out).is_ok(),
+        }
+    }
+
+    /// The first place whose inhibitor arc forbids firing `transition`.
+    #[inline]
+    fn inhibiting_place(&self, state: &[u32], transition: usize) -> Option<u32> {
+        if self.inhibitors.is_empty() {
+            return None;
+        }
+        self.inhibitors_of(transition)
+            .iter()
+            .find(|inhibitor| inhibitor.forbids(state[inhibitor.place as usize]))
+            .map(|inhibitor| inhibitor.place)
     }
 
     /// Turns an index-based refusal into an error with labels.
@@ -829,6 +1033,16 @@ impl Net {
                 max: MAX_TOKENS,
             },
         }
+    }
+
+    /// The same net without its dense rows, so firing takes the sparse path
+    /// that nets with more than 2^16 transition-place cells use. For tests
+    /// and fuzzing, which compare the two paths.
+    #[cfg(any(test, feature = "fuzzing"))]
+    #[doc(hidden)]
+    pub fn without_dense_rows(mut self) -> Net {
+        self.dense = None;
+        self
     }
 
     /// A keccak-256 digest of the whole declaration (places, transitions,
@@ -868,4 +1082,50 @@ fn fingerprint(spec: &NetSpec) -> [u8; 32] {
         });
     }
     hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn the_dense_and_sparse_paths_agree(
+            places in 1usize..6,
+            arcs in proptest::collection::vec((0usize..6, 0usize..4, 0u8..4, 1u32..4), 0..14),
+            capacities in proptest::collection::vec(0u32..3, 6),
+            state in proptest::collection::vec(prop_oneof![0u32..4, Just(MAX_TOKENS), Just(u32::MAX)], 6),
+            multiple in 1u32..4,
+        ) {
+            let mut spec = NetSpec::new();
+            for place in 0..places {
+                spec = spec.place_with_capacity(&format!("p{place}"), 0, capacities[place]);
+            }
+            for transition in 0..4 {
+                spec = spec.transition(&format!("t{transition}"));
+            }
+            for (place, transition, kind, weight) in arcs {
+                let (p, t) = (format!("p{}", place % places), format!("t{transition}"));
+                spec = match kind {
+                    0 => spec.arc(&p, &t, weight),
+                    1 => spec.arc(&t, &p, weight),
+                    2 => spec.inhibitor(&p, &t, weight),
+                    _ => spec.arc(&p, &t, weight).arc(&t, &p, weight),
+                };
+            }
+            let dense = Net::new(spec).expect("a valid net");
+            prop_assert!(dense.dense.is_some());
+            let sparse = dense.clone().without_dense_rows();
+            let state = &state[..places];
+            for transition in 0..4 {
+                let a = dense.fire(state, transition, multiple).map_err(|error| error.to_string());
+                let b = sparse.fire(state, transition, multiple).map_err(|error| error.to_string());
+                prop_assert_eq!(&a, &b);
+                let mut out = vec![0; places];
+                let c = dense.fire_into(state, transition, multiple, &mut out).map(|()| out.clone());
+                prop_assert_eq!(c.map_err(|error| error.to_string()), a);
+            }
+        }
+    }
 }
