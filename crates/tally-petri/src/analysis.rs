@@ -129,12 +129,12 @@ pub fn explore_each(net: &Net, max_states: usize, mut visit: impl FnMut(&[u32]))
     'explore: while index < set.len() {
         set.get(index, &mut current);
         let mut enabled = false;
-        for transition in 0..transitions {
+        for (transition, has_fired) in fired.iter_mut().enumerate() {
             if !net.step(&current, transition, &mut next) {
                 continue;
             }
             enabled = true;
-            fired[transition] = true;
+            *has_fired = true;
             reach.edges += 1;
             encoded.clear();
             stateset::encode(&next, &mut encoded);

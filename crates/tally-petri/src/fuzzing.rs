@@ -200,15 +200,11 @@ fn model(spec: &NetSpec, state: &[u32], transition: usize, multiple: u32) -> Out
     for arc in &spec.arcs {
         let weight = i128::from(arc.weight);
         match arc.kind {
-            ArcKind::Inhibitor if &arc.target == name => {
-                if i128::from(state[index(&arc.source)]) >= weight {
-                    return Outcome::Refused("inhibited");
-                }
+            ArcKind::Inhibitor if &arc.target == name && i128::from(state[index(&arc.source)]) >= weight => {
+                return Outcome::Refused("inhibited");
             }
-            ArcKind::Inhibitor if &arc.source == name => {
-                if i128::from(state[index(&arc.target)]) < weight {
-                    return Outcome::Refused("inhibited");
-                }
+            ArcKind::Inhibitor if &arc.source == name && i128::from(state[index(&arc.target)]) < weight => {
+                return Outcome::Refused("inhibited");
             }
             ArcKind::Normal if &arc.target == name => consume[index(&arc.source)] += weight,
             ArcKind::Normal if &arc.source == name => produce[index(&arc.target)] += weight,

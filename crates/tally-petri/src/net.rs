@@ -1099,8 +1099,8 @@ mod tests {
             multiple in 1u32..4,
         ) {
             let mut spec = NetSpec::new();
-            for place in 0..places {
-                spec = spec.place_with_capacity(&format!("p{place}"), 0, capacities[place]);
+            for (place, &capacity) in capacities.iter().enumerate().take(places) {
+                spec = spec.place_with_capacity(&format!("p{place}"), 0, capacity);
             }
             for transition in 0..4 {
                 spec = spec.transition(&format!("t{transition}"));

@@ -23,7 +23,7 @@
 //! Documents over [`MAX_PNML_BYTES`] or [`MAX_XML_NODES`] nodes, and any DTD,
 //! are refused before they can cost much.
 //!
-//! [`write`] produces either dialect; reading what it wrote gives back the
+//! [`write()`] produces either dialect; reading what it wrote gives back the
 //! same [`NetSpec`].
 //!
 //! ```
@@ -59,7 +59,7 @@ pub const MAX_PAGE_DEPTH: usize = 64;
 /// The tool name of this crate's `<toolspecific>` elements.
 const TOOL: &str = "tally";
 
-/// Which PNML flavour [`write`] produces.
+/// Which PNML flavour [`write()`] produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Dialect {
     /// PIPE v5, as bitwrap's nets: `<value>Default,N</value>`, `<capacity>`.

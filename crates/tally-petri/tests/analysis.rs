@@ -17,7 +17,8 @@ const LIMIT: usize = 20_000;
 /// (file, reachable states within LIMIT or None, deadlocks, dead
 /// transitions, bounded): what the fixtures give, pinned so any change in
 /// the analysis shows.
-const EXPECTED: &[(&str, Option<u64>, Option<u64>, usize, Option<bool>)] = &[
+type Expected = (&'static str, Option<u64>, Option<u64>, usize, Option<bool>);
+const EXPECTED: &[Expected] = &[
     ("auction.xml", None, None, 0, Some(false)),
     ("battleship.xml", Some(705), Some(101), 0, Some(true)),
     ("counter.xml", None, None, 0, Some(false)),
