@@ -249,6 +249,23 @@ fn a_retry_after_a_lost_acknowledgement_applies_once() {
 }
 
 #[test]
+fn registering_and_creating_again_after_a_lost_acknowledgement_is_a_no_op() {
+    let machines = Machines::new(FaultyStore::new(MemStore::new()));
+    machines.store().inject(Fault::on_commit().nth(1).after_write());
+    assert!(machines.register("trial", &counter()).is_err());
+    assert!(
+        !machines.register("trial", &counter()).unwrap(),
+        "the lost registration had been applied"
+    );
+    machines.store().clear();
+    machines.store().inject(Fault::on_commit().nth(1).after_write());
+    assert!(machines.create_stream("trial", "foo", 1_000).is_err());
+    assert!(!machines.create_stream("trial", "foo", 1_000).unwrap());
+    assert_eq!(machines.state("trial", "foo").unwrap().rev, 0);
+    assert_eq!(machines.verify("trial", "foo").unwrap().events, 0);
+}
+
+#[test]
 fn concurrent_dispatches_to_one_stream_keep_the_sequence_gapless() {
     const THREADS: u64 = 4;
     const EACH: u64 = 25;
