@@ -840,12 +840,8 @@ impl Net {
     pub(crate) fn check(&self, state: &[u32], transition: usize, multiple: u64) -> Result<(), Refusal> {
         debug_assert_eq!(state.len(), self.place_count());
         debug_assert!((1..=u64::from(MAX_MULTIPLE)).contains(&multiple));
-        if !self.inhibitors.is_empty() {
-            for inhibitor in self.inhibitors_of(transition) {
-                if inhibitor.forbids(state[inhibitor.place as usize]) {
-                    return Err(Refusal::Inhibited { place: inhibitor.place });
-                }
-            }
+        if let Some(place) = self.inhibiting_place(state, transition) {
+            return Err(Refusal::Inhibited { place });
         }
         if self.fits(state, transition, multiple) {
             return Ok(());
