@@ -21,9 +21,7 @@
 //! | `connector` | `connector` | `tally-connector`: an Interledger connector's balances, routing, request tracking and reconciliation |
 //! | `market` | `market` | `tally-market`: storage-marketplace availabilities, per-slot reservations, the slot queue and the sans-IO sales state machine (nim-codex) |
 //! | `ledger` | `ledger` | `tally-ledger`: TigerBeetle's two-phase transfer semantics on any store, with journal and audit |
-//!
-//! The other domain crate (`petri`)
-//! joins as it lands.
+//! | `petri` | `petri` | `tally-petri`: Petri nets (firing, PNML, reachability and coverability) and a hash-chained event store |
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -49,6 +47,8 @@ pub use tally_connector as connector;
 pub use tally_market as market;
 #[cfg(feature = "ledger")]
 pub use tally_ledger as ledger;
+#[cfg(feature = "petri")]
+pub use tally_petri as petri;
 
 // The README's examples are compiled and run as doc-tests, so it cannot lie.
 #[cfg(all(doctest, feature = "store"))]
