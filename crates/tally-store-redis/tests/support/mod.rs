@@ -116,3 +116,234 @@ pub fn put(store: &impl Store, key: &[u8], value: &[u8]) -> Result<(), StoreErro
     batch.put(key, value.to_vec());
     store.commit(batch)
 }
+
+/// A redis-server of the test's own, on a free loopback port, keeping
+/// nothing on disk; killed on drop. For tests that change server-wide
+/// state (the script cache, memory limits, eviction, restarts), which must
+/// not touch the shared server of `TALLY_REDIS_URL`.
+pub struct OwnServer {
+    child: Option<std::process::Child>,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+/// The redis-server binary (`TALLY_REDIS_SERVER`, else `redis-server` on
+/// the PATH), or `None` when there is none: the test then skips, or fails
+/// under `TALLY_REQUIRE_SERVICES=1`.
+pub fn redis_server(test: &str) -> Option<std::path::PathBuf> {
+    let binary = std::env::var_os("TALLY_REDIS_SERVER").unwrap_or_else(|| "redis-server".into());
+    let found = std::process::Command::new(&binary)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if found {
+        Some(binary.into())
+    } else {
+        tally_store::testkit::skip(test, "no redis-server binary (set TALLY_REDIS_SERVER or put it on the PATH)");
+        None
+    }
+}
+
+impl OwnServer {
+    /// Starts a server with `extra` arguments (`["--maxmemory", "1mb"]`).
+    pub fn start(binary: &std::path::Path, extra: &[&str]) -> Self {
+        let port = free_port();
+        Self::start_on(binary, port, extra)
+    }
+
+    /// Starts a server on `port` (a restart on the port of one that stopped).
+    pub fn start_on(binary: &std::path::Path, port: u16, extra: &[&str]) -> Self {
+        let dir = std::env::temp_dir().join(unique_prefix("server").replace('/', "-"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let child = std::process::Command::new(binary)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .args(extra)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let server = OwnServer {
+            child: Some(child),
+            port,
+            dir,
+        };
+        // Bounded wait for the port to answer PING (about 10 s).
+        for _ in 0..200 {
+            if let Ok(client) = redis::Client::open(server.url())
+                && let Ok(mut connection) = client.get_connection_with_timeout(std::time::Duration::from_millis(200))
+                && redis::cmd("PING").query::<String>(&mut connection).is_ok()
+            {
+                return server;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("redis-server on port {port} did not answer");
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Kills the server at once (SIGKILL: nothing is saved, nothing said).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// What the [`Proxy`] does to the next chunk it sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Cut {
+    /// Forward everything.
+    Nothing = 0,
+    /// Forward the next request to the server, swallow the server's reply
+    /// to it, and close the connection: a lost acknowledgement.
+    NextReply = 1,
+    /// Swallow the next request and close the connection: the server never
+    /// sees it.
+    NextRequest = 2,
+}
+
+/// A TCP proxy on a loopback port in front of a Redis server, which can cut
+/// a connection at a chosen point. Its threads stop on drop.
+pub struct Proxy {
+    port: u16,
+    cut: std::sync::Arc<std::sync::atomic::AtomicU8>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    acceptor: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Proxy {
+    /// Forwards connections on a fresh loopback port to `upstream` (host:port).
+    pub fn start(upstream: &str) -> Self {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicU8};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = Arc::new(AtomicU8::new(Cut::Nothing as u8));
+        let stop = Arc::new(AtomicBool::new(false));
+        let upstream = upstream.to_owned();
+        let acceptor = {
+            let (cut, stop) = (cut.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut pipes = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    match listener.accept() {
+                        Ok((client, _)) => {
+                            client.set_nonblocking(false).unwrap();
+                            let server = std::net::TcpStream::connect(&upstream).unwrap();
+                            pipes.push(pipe(client.try_clone().unwrap(), server.try_clone().unwrap(), 2, &cut, &stop));
+                            pipes.push(pipe(server, client, 1, &cut, &stop));
+                        }
+                        Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                            std::thread::sleep(std::time::Duration::from_millis(5));
+                        }
+                        Err(error) => panic!("proxy accept failed: {error}"),
+                    }
+                }
+                for handle in pipes {
+                    let _ = handle.join();
+                }
+            })
+        };
+        Proxy {
+            port,
+            cut,
+            stop,
+            acceptor: Some(acceptor),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Arms a cut for the next chunk in its direction.
+    pub fn cut(&self, cut: Cut) {
+        self.cut.store(cut as u8, Ordering::SeqCst);
+    }
+
+    /// True once an armed cut has happened.
+    pub fn cut_done(&self) -> bool {
+        self.cut.load(Ordering::SeqCst) == Cut::Nothing as u8
+    }
+}
+
+/// Copies `from` to `to` until either closes or the proxy stops; when the
+/// armed cut is `armed_by` (1: replies, 2: requests), swallows one chunk
+/// and closes both sockets instead.
+fn pipe(
+    mut from: std::net::TcpStream,
+    mut to: std::net::TcpStream,
+    armed_by: u8,
+    cut: &std::sync::Arc<std::sync::atomic::AtomicU8>,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    use std::io::{Read, Write};
+    let (cut, stop) = (cut.clone(), stop.clone());
+    std::thread::spawn(move || {
+        from.set_read_timeout(Some(std::time::Duration::from_millis(20))).unwrap();
+        let mut buffer = vec![0u8; 64 * 1024];
+        while !stop.load(Ordering::Relaxed) {
+            match from.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if cut
+                        .compare_exchange(armed_by, Cut::Nothing as u8, Ordering::SeqCst, Ordering::SeqCst)
+                        .is_ok()
+                    {
+                        // The chunk lands nowhere; both sides are hung up on.
+                        let _ = from.shutdown(std::net::Shutdown::Both);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                        return;
+                    }
+                    if to.write_all(&buffer[..n]).is_err() {
+                        break;
+                    }
+                }
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => break,
+            }
+        }
+        let _ = from.shutdown(std::net::Shutdown::Both);
+        let _ = to.shutdown(std::net::Shutdown::Both);
+    })
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = acceptor.join();
+        }
+    }
+}
