@@ -171,12 +171,16 @@ impl OwnServer {
             port,
             dir,
         };
-        // Bounded wait for the port to answer PING (about 10 s).
+        // Bounded wait for the port to answer PING (about 10 s). A server
+        // with a password answers NOAUTH: it is up too.
         for _ in 0..200 {
-            if let Ok(client) = redis::Client::open(server.url())
-                && let Ok(mut connection) = client.get_connection_with_timeout(std::time::Duration::from_millis(200))
-                && redis::cmd("PING").query::<String>(&mut connection).is_ok()
-            {
+            let answered = redis::Client::open(server.url())
+                .and_then(|client| client.get_connection_with_timeout(std::time::Duration::from_millis(200)))
+                .is_ok_and(|mut connection| match redis::cmd("PING").query::<String>(&mut connection) {
+                    Ok(_) => true,
+                    Err(error) => error.code() == Some("NOAUTH"),
+                });
+            if answered {
                 return server;
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
