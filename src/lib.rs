@@ -15,6 +15,7 @@
 //! | `store` (default) | [`store`] | `tally-store`: the `Store` trait, MemStore, FaultyStore, the conformance kit |
 //! | `redb` (default) | `redb` | `tally-store-redb`: `RedbStore`, the embedded durable store (one file, no server) |
 //! | `postgres` | `postgres` | `tally-store-postgres`: `PgStore`, one PostgreSQL table shared by many processes |
+//! | `redis` | `redis` | `tally-store-redis`: `RedisStore`, a key prefix in a Redis database shared by many processes |
 //! | `channel` | `channel` | `tally-channel`: Machinomy payment channels (state updates, contract events, channel status) |
 //! | `ilp` | `ilp` | `tally-ilp`: byte-exact OER codec for ILPv4, legacy ILP/ILQP, CLP and BTP 2.0 |
 //! | `ilp-json` | `ilp::json` | `tally-ilp` with its `json` feature: packets to and from the JSON shape of the JavaScript packages |
@@ -39,6 +40,9 @@ pub use tally_channel as channel;
 
 #[cfg(feature = "ilp")]
 pub use tally_ilp as ilp;
+
+#[cfg(feature = "redis")]
+pub use tally_store_redis as redis;
 
 // The README's examples are compiled and run as doc-tests, so it cannot lie.
 #[cfg(all(doctest, feature = "store"))]

@@ -118,13 +118,17 @@
 //! kit. Written for Redis 6.2 or newer and for Valkey (plain `EVAL`, no
 //! functions, no script flags), but not tested there.
 //!
-//! **Redis Cluster is not supported.** The layout is cluster-ready (every
-//! key of a store shares the hash tag `{PREFIX}`, so a commit's keys are in
-//! one slot, and the commit script names every key it touches), but this
-//! crate's client talks to one server and follows no `MOVED` or `ASK`
-//! redirection, and the scan script builds key names from the index, which
-//! a cluster allows only within one slot. None of it is tested on a cluster.
-//! Connect to a standalone primary.
+//! **Redis Cluster is not supported**, beyond one node. The layout is
+//! cluster-ready: every key of a store shares the hash tag `{PREFIX}`, so
+//! all of a commit's keys are in one slot, and the commit script names every
+//! key it touches (the scan script builds key names from the index, which a
+//! cluster allows within the one slot). A one-node cluster, which owns every
+//! slot, passes the conformance kit (tested; it refuses scripts whose keys
+//! span slots, so the test proves the hash tag). But this crate's client
+//! talks to one server and follows no `MOVED` or `ASK` redirection, so with
+//! several nodes any store whose slot lives elsewhere fails with
+//! [`StoreError::Backend`], and a slot migration breaks a store that worked;
+//! that is untested. Connect to a standalone primary.
 //!
 //! TLS (`rediss://`) is not supported yet ([`ConfigError::TlsNotSupported`]).
 //!
