@@ -167,7 +167,8 @@ fn insert_state_update(c: &mut Criterion) {
         )
     });
 
-    let url = std::env::var("TALLY_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test?sslmode=disable".into());
+    let url = std::env::var("TALLY_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test?sslmode=disable".into());
     let options = PgOptions {
         table: format!("tally_bench_channel_{}", std::process::id()),
         pool_size: 1,
