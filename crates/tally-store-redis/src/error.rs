@@ -30,9 +30,7 @@ pub enum ConfigError {
     /// The key prefix is empty, longer than
     /// [`MAX_PREFIX_BYTES`](crate::MAX_PREFIX_BYTES), or has characters other
     /// than ASCII letters, digits, `_`, `-`, `.` and `/`.
-    #[error(
-        "invalid key prefix {prefix:?}: use 1 to {MAX_PREFIX_BYTES} ASCII letters, digits, '_', '-', '.' or '/'"
-    )]
+    #[error("invalid key prefix {prefix:?}: use 1 to {MAX_PREFIX_BYTES} ASCII letters, digits, '_', '-', '.' or '/'")]
     Prefix {
         /// The prefix that was refused.
         prefix: String,

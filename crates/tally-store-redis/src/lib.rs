@@ -36,8 +36,8 @@
 //! |---|---|---|
 //! | no persistence (`save ""`, `appendonly no`: **our test and CI server**) | nothing | any restart or crash of Redis: every key is gone |
 //! | RDB snapshots only (`save 3600 1 …`, redis.conf's default) | the next snapshot | a crash or power cut loses every commit since the last snapshot (minutes) |
-//! | AOF, `appendfsync everysec` (the usual AOF setting) | a Redis crash: the script's effects are in the AOF, in the OS's cache, before the reply | a power cut or kernel crash: about the last second of commits (up to two when the disk stalls) |
-//! | AOF, `appendfsync always` | a power cut too: the AOF is fsynced before the reply is sent | only the disk itself |
+//! | AOF, `appendfsync everysec` (the usual AOF setting) | a crash of the Redis process: the script's effects are written to the AOF (into the OS's cache) before the reply, except while a stalled disk makes Redis put that write off (up to 2 s) | a power cut or kernel crash: about the last second of commits (up to two when the disk stalls) |
+//! | AOF, `appendfsync always` | a power cut too: the AOF is fsynced before the reply is sent (not during an AOF rewrite if `no-appendfsync-on-rewrite yes`) | only the disk itself |
 //!
 //! Replication is **asynchronous**: when a replica is promoted (Sentinel, a
 //! managed failover), commits the old primary acknowledged but had not yet
@@ -642,7 +642,10 @@ mod tests {
     #[test]
     fn a_conflict_reply_names_the_key_and_both_versions() {
         let mut batch = Batch::new();
-        batch.expect_version(b"a", 3).expect_absent(b"b").put(b"b", b"v".to_vec());
+        batch
+            .expect_version(b"a", 3)
+            .expect_absent(b"b")
+            .put(b"b", b"v".to_vec());
         let plan = Plan::new(&batch);
         let reply = Value::Array(vec![text("conflict"), Value::Int(1), text("0"), text("12")]);
         match RedisStore::commit_reply(&plan, reply) {

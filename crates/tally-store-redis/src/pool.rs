@@ -119,9 +119,9 @@ impl Pool {
                         connection: Some(connection),
                     });
                 }
-                // Dead before anything of the caller's was sent on it.
-                drop(connection);
-                self.forget_one();
+                // Dead before anything of the caller's was sent on it; the
+                // server may have dropped the others too.
+                self.lose(connection);
                 state = self.lock();
                 continue;
             }

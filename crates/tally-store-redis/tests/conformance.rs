@@ -21,10 +21,10 @@ fn store() -> Option<support::TempRedis> {
 fn config() -> Config {
     Config {
         cas_threads: 8,
-        cas_increments_per_thread: 250,
-        disjoint_writes_per_thread: 250,
-        multi_key_rounds_per_thread: 100,
-        write_skew_rounds: 200,
+        cas_increments_per_thread: 500,
+        disjoint_writes_per_thread: 500,
+        multi_key_rounds_per_thread: 200,
+        write_skew_rounds: 300,
     }
 }
 

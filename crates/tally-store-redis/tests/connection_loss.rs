@@ -55,7 +55,11 @@ fn kill_connections(url: &str, name: &str) -> usize {
     let ids: Vec<String> = list
         .lines()
         .filter(|line| line.split(' ').any(|field| field == format!("name={name}")))
-        .filter_map(|line| line.split(' ').find_map(|field| field.strip_prefix("id=")).map(str::to_owned))
+        .filter_map(|line| {
+            line.split(' ')
+                .find_map(|field| field.strip_prefix("id="))
+                .map(str::to_owned)
+        })
         .collect();
     for id in &ids {
         let _: u64 = redis::cmd("CLIENT")

@@ -231,7 +231,10 @@ fn a_key_of_the_wrong_type_refuses_the_whole_commit() {
         .unwrap();
     // "a" sorts before "m", so a script that wrote as it went would have written it.
     let mut batch = Batch::new();
-    batch.put(b"a", b"new".to_vec()).put(b"m", b"new".to_vec()).put(b"z", b"new".to_vec());
+    batch
+        .put(b"a", b"new".to_vec())
+        .put(b"m", b"new".to_vec())
+        .put(b"z", b"new".to_vec());
     assert_corrupt(temp.commit(batch));
     assert_eq!(&temp.get(b"a").unwrap().unwrap().value[..], b"old");
     assert_eq!(temp.get(b"z").unwrap(), None);
@@ -253,9 +256,18 @@ fn a_key_of_the_wrong_type_refuses_the_whole_commit() {
     assert_corrupt(temp.get(b"g"));
 
     // An index that is not a sorted set.
-    let _: () = redis::cmd("DEL").arg(format!("{{{prefix}}}:k:m")).query(&mut admin).unwrap();
-    let _: () = redis::cmd("DEL").arg(format!("{{{prefix}}}:k:g")).query(&mut admin).unwrap();
-    let _: () = redis::cmd("DEL").arg(format!("{{{prefix}}}:index")).query(&mut admin).unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(format!("{{{prefix}}}:k:m"))
+        .query(&mut admin)
+        .unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(format!("{{{prefix}}}:k:g"))
+        .query(&mut admin)
+        .unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(format!("{{{prefix}}}:index"))
+        .query(&mut admin)
+        .unwrap();
     let _: () = redis::cmd("SET")
         .arg(format!("{{{prefix}}}:index"))
         .arg("oops")
@@ -277,7 +289,10 @@ fn an_index_entry_without_its_value_is_corruption() {
     put(&temp, b"k", b"v").unwrap();
     let prefix = temp.store().prefix().to_owned();
     let mut admin = support::admin(&url);
-    let _: () = redis::cmd("DEL").arg(format!("{{{prefix}}}:k:k")).query(&mut admin).unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(format!("{{{prefix}}}:k:k"))
+        .query(&mut admin)
+        .unwrap();
     assert_corrupt(temp.scan(b"", None, 10));
 }
 
@@ -345,7 +360,8 @@ fn an_exhausted_version_space_refuses_the_commit_and_writes_nothing() {
 
 #[test]
 fn requests_beyond_the_limits_are_refused_without_touching_the_server() {
-    let Some(binary) = support::redis_server("requests_beyond_the_limits_are_refused_without_touching_the_server") else {
+    let Some(binary) = support::redis_server("requests_beyond_the_limits_are_refused_without_touching_the_server")
+    else {
         return;
     };
     let mut server = OwnServer::start(&binary, &[]);
@@ -394,7 +410,9 @@ fn a_flushed_script_cache_is_refilled_without_an_error() {
     let mut admin = support::admin(&server.url());
     let _: () = redis::cmd("SCRIPT").arg("FLUSH").query(&mut admin).unwrap();
     let mut batch = Batch::new();
-    batch.expect_version(b"k", store.get(b"k").unwrap().unwrap().version).put(b"k", b"w".to_vec());
+    batch
+        .expect_version(b"k", store.get(b"k").unwrap().unwrap().version)
+        .put(b"k", b"w".to_vec());
     store.commit(batch).unwrap();
     assert_eq!(&store.get(b"k").unwrap().unwrap().value[..], b"w");
     let _: () = redis::cmd("SCRIPT").arg("FLUSH").query(&mut admin).unwrap();

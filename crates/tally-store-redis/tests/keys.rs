@@ -11,14 +11,19 @@ mod support;
 use tally_store::{Batch, MemStore, Store, scan_all};
 
 /// Bytes that mean something to Redis or to the layout, and the edges of a byte.
-const ALPHABET: &[u8] = &[0x00, 0x01, 0x7f, 0x80, 0xfe, 0xff, b'[', b'(', b'+', b'-', b'{', b'}', b':', b'*', b'a'];
+const ALPHABET: &[u8] = &[
+    0x00, 0x01, 0x7f, 0x80, 0xfe, 0xff, b'[', b'(', b'+', b'-', b'{', b'}', b':', b'*', b'a',
+];
 
 /// A deterministic generator (an LCG), so a failure replays.
 struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         self.0 >> 33
     }
 

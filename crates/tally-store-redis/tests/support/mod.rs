@@ -141,7 +141,10 @@ pub fn redis_server(test: &str) -> Option<std::path::PathBuf> {
     if found {
         Some(binary.into())
     } else {
-        tally_store::testkit::skip(test, "no redis-server binary (set TALLY_REDIS_SERVER or put it on the PATH)");
+        tally_store::testkit::skip(
+            test,
+            "no redis-server binary (set TALLY_REDIS_SERVER or put it on the PATH)",
+        );
         None
     }
 }
@@ -158,7 +161,16 @@ impl OwnServer {
         let dir = std::env::temp_dir().join(unique_prefix("server").replace('/', "-"));
         std::fs::create_dir_all(&dir).unwrap();
         let child = std::process::Command::new(binary)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .arg("--dir")
             .arg(&dir)
             .args(extra)
@@ -176,10 +188,12 @@ impl OwnServer {
         for _ in 0..200 {
             let answered = redis::Client::open(server.url())
                 .and_then(|client| client.get_connection_with_timeout(std::time::Duration::from_millis(200)))
-                .is_ok_and(|mut connection| match redis::cmd("PING").query::<String>(&mut connection) {
-                    Ok(_) => true,
-                    Err(error) => error.code() == Some("NOAUTH"),
-                });
+                .is_ok_and(
+                    |mut connection| match redis::cmd("PING").query::<String>(&mut connection) {
+                        Ok(_) => true,
+                        Err(error) => error.code() == Some("NOAUTH"),
+                    },
+                );
             if answered {
                 return server;
             }
@@ -261,7 +275,13 @@ impl Proxy {
                         Ok((client, _)) => {
                             client.set_nonblocking(false).unwrap();
                             let server = std::net::TcpStream::connect(&upstream).unwrap();
-                            pipes.push(pipe(client.try_clone().unwrap(), server.try_clone().unwrap(), 2, &cut, &stop));
+                            pipes.push(pipe(
+                                client.try_clone().unwrap(),
+                                server.try_clone().unwrap(),
+                                2,
+                                &cut,
+                                &stop,
+                            ));
                             pipes.push(pipe(server, client, 1, &cut, &stop));
                         }
                         Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
@@ -311,7 +331,8 @@ fn pipe(
     use std::io::{Read, Write};
     let (cut, stop) = (cut.clone(), stop.clone());
     std::thread::spawn(move || {
-        from.set_read_timeout(Some(std::time::Duration::from_millis(20))).unwrap();
+        from.set_read_timeout(Some(std::time::Duration::from_millis(20)))
+            .unwrap();
         let mut buffer = vec![0u8; 64 * 1024];
         while !stop.load(Ordering::Relaxed) {
             match from.read(&mut buffer) {
