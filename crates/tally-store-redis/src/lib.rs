@@ -391,24 +391,28 @@ impl RedisStore {
     pub fn remove_all(self) -> Result<u64, StoreError> {
         const SCAN_COUNT: usize = 1_000;
         let operation = Operation::Commit;
-        let mut pooled = self.pool.get().map_err(|error| checkout_error(operation, error))?;
-        let connection = pooled.connection();
+        // Both commands may run twice (a lost reply is re-sent): SCAN only
+        // reads, and UNLINK of a key already gone does nothing.
+        let run = |command: &redis::Cmd| -> Result<Value, StoreError> {
+            self.exchange(operation, Resend::IfLost, &command.get_packed_command())?
+                .map_err(|refusal| refusal_error(operation, refusal))
+        };
         let mut cursor: u64 = 0;
         let mut removed = 0u64;
         loop {
-            let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
-                .arg(cursor)
+            let mut scan = redis::cmd("SCAN");
+            scan.arg(cursor)
                 .arg("MATCH")
                 .arg(&self.layout.match_all)
                 .arg("COUNT")
-                .arg(SCAN_COUNT)
-                .query(connection)
-                .map_err(|error| backend(operation, error))?;
+                .arg(SCAN_COUNT);
+            let (next, keys): (u64, Vec<Vec<u8>>) =
+                redis::from_redis_value(run(&scan)?).map_err(|error| backend(operation, error))?;
             if !keys.is_empty() {
-                let unlinked: u64 = redis::cmd("UNLINK")
-                    .arg(&keys)
-                    .query(connection)
-                    .map_err(|error| backend(operation, error))?;
+                let mut unlink = redis::cmd("UNLINK");
+                unlink.arg(&keys);
+                let unlinked: u64 =
+                    redis::from_redis_value(run(&unlink)?).map_err(|error| backend(operation, error))?;
                 removed += unlinked;
             }
             // SCAN ends when the server hands back cursor 0.

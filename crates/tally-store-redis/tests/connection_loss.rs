@@ -270,3 +270,24 @@ fn a_read_whose_reply_is_lost_is_read_again() {
     through.commit(check).unwrap();
     assert!(proxy.cut_done());
 }
+
+#[test]
+fn remove_all_after_client_kill_still_removes_every_key() {
+    let Some(url) = support::url("remove_all_after_client_kill_still_removes_every_key") else {
+        return;
+    };
+    let prefix = support::unique_prefix("kill_remove");
+    let store = RedisStore::connect_with(
+        &url,
+        RedisOptions {
+            prefix: prefix.clone(),
+            pool_size: 1,
+            ..RedisOptions::default()
+        },
+    )
+    .unwrap();
+    write_all(&store, b"v").unwrap();
+    assert_eq!(kill_connections(&url, &store.client_name()), 1);
+    assert_eq!(store.remove_all().unwrap(), KEYS.len() as u64 + 3);
+    assert_eq!(support::keys_of(&url, &prefix), 0);
+}
