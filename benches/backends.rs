@@ -7,14 +7,25 @@
 //!   `INSERT … ON CONFLICT DO UPDATE` over `unnest` of the same rows on one
 //!   connection (autocommit), and a prepared `SELECT` for `get`.
 //!
+//! - Redis (feature `redis`): `RedisStore` next to a `baseline` that writes
+//!   the same keys and values with one `MSET` on one connection, and a plain
+//!   `GET` for `get`. `MSET` is the cheapest way Redis offers to store the
+//!   same bytes atomically in one round trip, so the ratio is the whole
+//!   price of what the store adds on top: the Lua script, a version per key,
+//!   the precondition checks and the sorted-set index that makes ordered
+//!   scans possible. (Running our script without its bookkeeping would
+//!   measure a script nobody would write; a `MULTI`/`EXEC` of `SET`s costs
+//!   what `MSET` does plus the queueing replies.)
+//!
 //! `tally` is the plain batch of puts; `tally_checked` adds a precondition
 //! on every key (the read-modify-write path `transact` uses), which on
 //! PostgreSQL takes row locks in a transaction.
 //!
-//! Run with `cargo bench --features postgres --bench backends`, then
+//! Run with `cargo bench --features postgres,redis --bench backends`, then
 //! `python3 benches/ratios.py` prints each ratio. PostgreSQL groups run when
 //! `TALLY_PG_URL` is set (or the local default server answers); otherwise
-//! they are skipped with a note. The default URL says `sslmode=disable`:
+//! they are skipped with a note; likewise the Redis groups and
+//! `TALLY_REDIS_URL` (default `redis://127.0.0.1:6379/`). The default URL says `sslmode=disable`:
 //! the baseline speaks plaintext, so `PgStore` must too for the ratio to
 //! measure the store and not TLS (by default `PgStore` uses TLS whenever the
 //! server offers it, as libpq does).
@@ -195,6 +206,68 @@ fn postgres_benches(c: &mut Criterion) {
     store.drop_table().unwrap();
 }
 
+#[cfg(feature = "redis")]
+fn redis_benches(c: &mut Criterion) {
+    use tally::redis::{RedisOptions, RedisStore};
+
+    let url = std::env::var("TALLY_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into());
+    let mut raw = match redis::Client::open(url.as_str()).and_then(|client| client.get_connection()) {
+        Ok(raw) => raw,
+        Err(error) => {
+            eprintln!("SKIPPED Redis benches: cannot connect to {url}: {error}");
+            return;
+        }
+    };
+    let suffix = std::process::id();
+    let store = RedisStore::connect_with(
+        &url,
+        RedisOptions {
+            prefix: format!("tally-bench/{suffix}"),
+            pool_size: 1,
+            ..RedisOptions::default()
+        },
+    )
+    .unwrap();
+    // The raw keys get a prefix of their own, the same length as the store's data keys'.
+    let raw_prefix = format!("tally-bench-raw/{suffix}:k:").into_bytes();
+    let raw_key = |key: &[u8]| [raw_prefix.as_slice(), key].concat();
+    let mut raw_mset = |keys: &[Vec<u8>], values: &[Vec<u8>]| {
+        let mut command = redis::cmd("MSET");
+        for (key, value) in keys.iter().zip(values) {
+            command.arg(raw_key(key)).arg(value);
+        }
+        command.query::<()>(&mut raw).unwrap();
+    };
+    // Preload, so each group (and `get`) works when run alone with a filter.
+    let (keys, values) = rows(1_000);
+    raw_mset(&keys, &values);
+    store.commit(puts(1_000)).unwrap();
+
+    commit_groups(c, "redis", &store, &mut raw_mset);
+
+    let mut group = c.benchmark_group("redis_get");
+    let probe = key(7);
+    let raw_probe = raw_key(&probe);
+    let mut raw = redis::Client::open(url.as_str()).unwrap().get_connection().unwrap();
+    group.bench_function("baseline", |b| {
+        b.iter(|| {
+            let found: Vec<u8> = redis::cmd("GET").arg(black_box(&raw_probe)).query(&mut raw).unwrap();
+            black_box(tally::store::bytes::Bytes::from(found))
+        })
+    });
+    group.bench_function("tally", |b| b.iter(|| black_box(store.get(black_box(&probe)).unwrap())));
+    group.finish();
+
+    let raw_keys: Vec<Vec<u8>> = keys.iter().map(|key| raw_key(key)).collect();
+    redis::cmd("UNLINK").arg(&raw_keys).query::<()>(&mut raw).unwrap();
+    store.remove_all().unwrap();
+}
+
+#[cfg(not(feature = "redis"))]
+fn redis_benches(_: &mut Criterion) {
+    eprintln!("SKIPPED Redis benches: built without the `redis` feature");
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(20)
@@ -205,6 +278,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = redb_benches, postgres_benches
+    targets = redb_benches, postgres_benches, redis_benches
 }
 criterion_main!(benches);

@@ -15,6 +15,7 @@
 //! | `store` (default) | [`store`] | `tally-store`: the `Store` trait, MemStore, FaultyStore, the conformance kit |
 //! | `redb` (default) | `redb` | `tally-store-redb`: `RedbStore`, the embedded durable store (one file, no server) |
 //! | `postgres` | `postgres` | `tally-store-postgres`: `PgStore`, one PostgreSQL table shared by many processes |
+//! | `redis` | `redis` | `tally-store-redis`: `RedisStore`, a key prefix in a Redis database shared by many processes |
 //! | `channel` | `channel` | `tally-channel`: Machinomy payment channels (state updates, contract events, channel status) |
 //! | `ilp` | `ilp` | `tally-ilp`: byte-exact OER codec for ILPv4, legacy ILP/ILQP, CLP and BTP 2.0 |
 //! | `ilp-json` | `ilp::json` | `tally-ilp` with its `json` feature: packets to and from the JSON shape of the JavaScript packages |
@@ -49,6 +50,8 @@ pub use tally_market as market;
 pub use tally_ledger as ledger;
 #[cfg(feature = "petri")]
 pub use tally_petri as petri;
+#[cfg(feature = "redis")]
+pub use tally_store_redis as redis;
 
 // The README's examples are compiled and run as doc-tests, so it cannot lie.
 #[cfg(all(doctest, feature = "store"))]
