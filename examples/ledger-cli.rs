@@ -32,7 +32,9 @@ fn main() {
     } else if let Some(path) = store.strip_prefix("redb:") {
         RedbStore::open(path).map(|store| run(Session::new(Ledger::new(store))))
     } else if let Some(url) = store.strip_prefix("postgres:") {
-        PgStore::connect(url).map(|store| run(Session::new(Ledger::new(store))))
+        PgStore::connect(url)
+            .map_err(tally::store::StoreError::from)
+            .map(|store| run(Session::new(Ledger::new(store))))
     } else {
         usage()
     };
