@@ -117,6 +117,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod keys;
+pub mod marketplace;
 pub mod periods;
 pub mod reservations;
 pub mod sales;
@@ -132,7 +133,7 @@ pub use reservations::rules::{
 pub use reservations::{Applied, FindStats, MAX_LIST, Reservations, Snapshot};
 pub use types::{
     Address, AvailabilityId, HexError, Nonce, OpId, RequestId, RequestState, ReservationId, SlotId, SlotRef, SlotState,
-    StorageAsk, StorageContent, StorageRequest, keccak256, parse_amount, slot_collateral, slot_id,
+    StorageAsk, StorageContent, StorageRequest, TxId, keccak256, parse_amount, slot_collateral, slot_id,
 };
 
 /// Re-exported: the 256-bit unsigned integer token amounts are.
