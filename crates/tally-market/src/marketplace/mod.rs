@@ -252,6 +252,7 @@ pub struct Marketplace<S> {
     store: S,
     config: MarketplaceConfig,
     retry: RetryPolicy,
+    max_receipts: u64,
 }
 
 impl<S: Store> Marketplace<S> {
@@ -283,7 +284,21 @@ impl<S: Store> Marketplace<S> {
             }
             Ok(())
         })?;
-        Ok(Marketplace { store, config, retry })
+        Ok(Marketplace {
+            store,
+            config,
+            retry,
+            max_receipts: MAX_RECEIPTS,
+        })
+    }
+
+    /// Keeps only the last `max_receipts` receipts (clamped to
+    /// `1..=`[`MAX_RECEIPTS`]; every process sharing the store should use
+    /// the same bound). Operations whose receipt was forgotten apply again
+    /// when repeated.
+    pub fn with_max_receipts(mut self, max_receipts: u64) -> Self {
+        self.max_receipts = max_receipts.clamp(1, MAX_RECEIPTS);
+        self
     }
 
     /// The configuration.
@@ -313,6 +328,7 @@ impl<S: Store> Marketplace<S> {
         })?;
         let operation_hash = keccak256(&encoded);
         let config = &self.config;
+        let max_receipts = self.max_receipts;
         transact(&self.store, &self.retry, |txn| {
             if let Some(seq) = txn.get_as::<u64>(&keys::tx(tx))? {
                 let receipt: Receipt = txn.get_as(&keys::receipt(seq))?.ok_or_else(|| MarketError::Corrupt {
@@ -346,7 +362,12 @@ impl<S: Store> Marketplace<S> {
             txn.put_as(keys::receipt(receipt.seq), &receipt)?;
             txn.put_as(keys::tx(tx), &receipt.seq)?;
             log.next_seq += 1;
-            if log.next_seq - log.oldest_seq > MAX_RECEIPTS {
+            // At most two per operation, so a bound lowered on a full log
+            // shrinks it one receipt per operation rather than all at once.
+            for _ in 0..2 {
+                if log.next_seq - log.oldest_seq <= max_receipts {
+                    break;
+                }
                 let oldest: Option<Receipt> = txn.get_as(&keys::receipt(log.oldest_seq))?;
                 if let Some(oldest) = oldest {
                     txn.delete(keys::tx(&oldest.tx));
@@ -354,7 +375,7 @@ impl<S: Store> Marketplace<S> {
                 txn.delete(keys::receipt(log.oldest_seq));
                 log.oldest_seq += 1;
             }
-            debug_assert!(log.next_seq - log.oldest_seq <= MAX_RECEIPTS);
+            debug_assert!(log.oldest_seq <= log.next_seq);
             txn.put_as(keys::log(), &log)?;
             Ok(receipt)
         })
@@ -483,6 +504,17 @@ impl<S: Store> Marketplace<S> {
                     .map_err(|error| MarketError::Store(tally_store::StoreError::codec(&entry.key, error)))
             })
             .collect()
+    }
+
+    /// The sequences of the receipts kept: `oldest..next`.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn receipt_range(&self) -> Result<std::ops::Range<u64>, MarketError> {
+        transact(&self.store, &self.retry, |txn| {
+            let log: LogRecord = txn.get_as(&keys::log())?.unwrap_or_default();
+            Ok::<_, MarketError>(log.oldest_seq..log.next_seq)
+        })
     }
 
     /// The whole marketplace as one consistent [`ContractState`] (to
