@@ -13,6 +13,7 @@
 //!   atomic commit of exactly the records it changed, retried on conflict,
 //!   so a simulated chain survives restarts and several hosts (threads or
 //!   processes) can share one.
+//! - [`cli`]: the JSON-lines tool of `examples/marketplace-cli.rs`.
 //!
 //! # A lifecycle
 //!
@@ -114,6 +115,7 @@
 //! operation leaves no receipt: repeating it runs it again, against the
 //! state of then.
 
+pub mod cli;
 mod error;
 pub mod keys;
 pub mod rules;
