@@ -14,6 +14,9 @@
 //!   so a simulated chain survives restarts and several hosts (threads or
 //!   processes) can share one.
 //! - [`cli`]: the JSON-lines tool of `examples/marketplace-cli.rs`.
+//! - [`driver`]: performs the sales machine's effects against a
+//!   [`Marketplace`] for one host, feeds the marketplace's events to its
+//!   sales, and plays a validator.
 //!
 //! # A lifecycle
 //!
@@ -116,6 +119,7 @@
 //! state of then.
 
 pub mod cli;
+pub mod driver;
 mod error;
 pub mod keys;
 pub mod rules;
