@@ -5,8 +5,9 @@
 //! every missed proof it can.
 //!
 //! Each effect is applied with a transaction id derived from the host, the
-//! slot and the effect's id, so an effect the host performs again (after a
-//! restart, or a lost acknowledgement) is applied once. The host's own
+//! slot, how often the slot was freed and the effect's id, so an effect the
+//! host performs again (after a restart, or a lost acknowledgement) is
+//! applied once, while a later sale of the same slot gets fresh ids. The host's own
 //! work that needs no chain (downloading, proving, clearing data) is
 //! simulated: a download stores the slot in batches, a proof is the hash
 //! of its challenge.
@@ -136,11 +137,39 @@ impl HostDriver {
         self
     }
 
-    fn tx(&self, slot_id: &SlotId, effect: &Effect) -> TxId {
-        TxId::derive(
+    /// The transaction id of an effect: the host, the slot, how often the
+    /// slot was freed, the effect's id and its operation. Performing the
+    /// same effect again gives the same id (it applies once); a later sale
+    /// of the same slot, whose effect ids start over, needs the slot freed
+    /// first to act on it again, and so gets other ids.
+    fn tx<S: Store>(
+        &self,
+        market: &Marketplace<S>,
+        slot_id: &SlotId,
+        effect: &Effect,
+        op: &Operation,
+    ) -> Result<TxId, MarketError> {
+        let frees = market.slot(slot_id)?.map_or(0, |slot| slot.frees);
+        Ok(TxId::derive(
             "sales effect",
-            &[self.host.as_bytes(), slot_id.as_bytes(), &effect.id.0.to_be_bytes()],
-        )
+            &[
+                self.host.as_bytes(),
+                slot_id.as_bytes(),
+                &frees.to_be_bytes(),
+                &effect.id.0.to_be_bytes(),
+                op.name().as_bytes(),
+            ],
+        ))
+    }
+
+    fn apply<S: Store>(
+        &self,
+        market: &Marketplace<S>,
+        slot_id: &SlotId,
+        effect: &Effect,
+        op: &Operation,
+    ) -> Result<Receipt, MarketError> {
+        market.apply(&self.tx(market, slot_id, effect, op)?, op)
     }
 
     /// Performs one effect of the sale of `slot_id`; returns the inputs to
@@ -187,7 +216,7 @@ impl HostDriver {
                     request_id: slot.request_id,
                     slot_index: slot.slot_index,
                 };
-                let result = match market.apply(&self.tx(slot_id, effect), &op) {
+                let result = match self.apply(market, slot_id, effect, &op) {
                     Ok(_) => Ok(()),
                     Err(MarketError::Contract(ContractError::ReservationNotAllowed { .. })) => {
                         Err(ReserveSlotError::NotAllowed)
@@ -235,7 +264,7 @@ impl HostDriver {
                     slot_index: slot.slot_index,
                     proof: proof.clone(),
                 };
-                let result = match market.apply(&self.tx(slot_id, effect), &op) {
+                let result = match self.apply(market, slot_id, effect, &op) {
                     Ok(_) => Ok(()),
                     Err(MarketError::Contract(ContractError::SlotNotFree(_))) => Err(FillSlotError::SlotNotFree),
                     Err(error) => Err(FillSlotError::Market(refusal(error)?)),
@@ -263,7 +292,7 @@ impl HostDriver {
                     slot_id: *slot_id,
                     proof: proof.clone(),
                 };
-                let result = match market.apply(&self.tx(slot_id, effect), &op) {
+                let result = match self.apply(market, slot_id, effect, &op) {
                     Ok(_) => Ok(()),
                     Err(error) => Err(refusal(error)?),
                 };
@@ -277,7 +306,7 @@ impl HostDriver {
                     host: self.host,
                     slot_id: *slot_id,
                 };
-                let result = match market.apply(&self.tx(slot_id, effect), &op) {
+                let result = match self.apply(market, slot_id, effect, &op) {
                     Ok(_) => Ok(()),
                     Err(MarketError::Contract(
                         ContractError::AlreadyPaid | ContractError::SlotIsFree(_) | ContractError::InvalidSlotHost,

@@ -610,6 +610,9 @@ pub struct SlotRecord {
     pub reservations: Vec<Address>,
     /// Whether the slot is in its host's list (`mySlots`).
     pub listed: bool,
+    /// How many times the slot was freed for repair (this crate's: it
+    /// tells successive hosts, and successive sales, of the slot apart).
+    pub frees: u64,
     /// The proofs of the periods that can still be submitted or validated.
     pub periods: Vec<PeriodProofs>,
 }
@@ -627,6 +630,7 @@ impl SlotRecord {
             missed_proofs: 0,
             reservations: Vec::new(),
             listed: false,
+            frees: 0,
             periods: Vec::new(),
         }
     }
@@ -1390,6 +1394,7 @@ impl<'r, R: Records> Tx<'r, R> {
         request.funds_to_return_to_client = add(request.funds_to_return_to_client, payout, "funds to return")?;
         slot.listed = false;
         slot.reservations.clear();
+        slot.frees += 1;
         slot.state = SlotState::Repair;
         slot.filled_at_secs = 0;
         self.forfeit(slot)?;
