@@ -4,7 +4,7 @@
 //!
 //! Each line is an object with an `"op"`; the answer is `{"ok": ...}` or
 //! `{"error": KIND}`, `KIND` a refusal's snake_case name
-//! ([`ContractError::kind`]: `slot_not_free`, `insufficient_balance`, ...),
+//! ([`ContractError::kind`](super::ContractError::kind): `slot_not_free`, `insufficient_balance`, ...),
 //! or `limit`, `overflow`, `invalid` (a malformed line or field) or `store`.
 //! An error changes nothing. Accounts are 20-byte and ids 32-byte hex
 //! strings (`0x` optional; answers use `0x` and lower case); amounts are

@@ -9,7 +9,7 @@
 //! periods need a proof is [`MarketplaceConfig::challenge_seed`], mixed with
 //! the slot id and the period ([`challenge`]). [`ContractState`] holds a
 //! whole marketplace in memory; the [shell](crate::marketplace::Marketplace)
-//! runs the very same [`execute`] over the few records an operation reads,
+//! runs the very same rules over the few records an operation reads,
 //! loaded from a store on demand.
 //!
 //! # The operations
