@@ -19,6 +19,14 @@
 //!     five conditions but one passes all (each condition alone passes 80%):
 //!     the index's documented worst case.
 //!
+//! - `marketplace_lifecycle`: a whole storage request through the
+//!   marketplace contract's rules, 66 operations: request storage, reserve
+//!   and fill 4 slots, 10 periods of a proof per slot, the end, 4 payouts,
+//!   the client's withdrawal. `memstore`: the [`Marketplace`] shell on a
+//!   MemStore (each operation one optimistic transaction with its receipt);
+//!   baseline: the same operations on the pure core in memory
+//!   ([`ContractState`]), so the ratio is the cost of persisting.
+//!
 //! Goal: the index ≥ 100× faster than the scan for selective queries at
 //! 100,000, and its time growing sub-linearly from 1,000 to 100,000. Run
 //! `cargo bench --bench market --features market` (add `-- --quick` for a
@@ -29,9 +37,12 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use tally::market::marketplace::{ContractState, Marketplace, MarketplaceConfig, Operation};
+use tally::market::periods::ProofConfig;
 use tally::market::{
-    AvailabilityId, AvailabilitySpec, FindQuery, RequestId, ReservationId, ReservationSpec, Reservations, U256,
+    Address, AvailabilityId, AvailabilitySpec, FindQuery, Nonce, RequestId, ReservationId, ReservationSpec,
+    Reservations, StorageAsk, StorageContent, StorageRequest, TxId, U256, slot_id,
 };
 use tally::store::{MemStore, RetryPolicy, StoreError, transact};
 
@@ -235,5 +246,155 @@ fn reservation_cycle(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, reservation_cycle, find);
+const LIFECYCLE_SLOTS: u64 = 4;
+const LIFECYCLE_PERIODS: u64 = 10;
+
+fn lifecycle_config() -> MarketplaceConfig {
+    MarketplaceConfig {
+        proofs: ProofConfig {
+            period_secs: 60,
+            timeout_secs: 30,
+            downtime: 0,
+            downtime_product: 67,
+        },
+        ..MarketplaceConfig::default()
+    }
+}
+
+/// The funding (not measured), then the lifecycle's operations (measured).
+fn lifecycle() -> (Vec<Operation>, Vec<Operation>) {
+    let client = Address([0xc1; 20]);
+    let hosts: Vec<Address> = (0..LIFECYCLE_SLOTS).map(|i| Address([0xa0 + i as u8; 20])).collect();
+    let mut funding = vec![Operation::Mint {
+        account: client,
+        amount: U256::from(1u64 << 40),
+    }];
+    for host in &hosts {
+        funding.push(Operation::Mint {
+            account: *host,
+            amount: U256::from(1u64 << 30),
+        });
+    }
+    let duration_secs = (LIFECYCLE_PERIODS + 2) * 60;
+    let request = StorageRequest {
+        client,
+        ask: StorageAsk {
+            proof_probability: U256::one(),
+            price_per_byte_per_second: U256::one(),
+            collateral_per_byte: U256::from(2u8),
+            slots: LIFECYCLE_SLOTS,
+            slot_size_bytes: 1 << 20,
+            duration_secs,
+            max_slot_loss: 1,
+        },
+        content: StorageContent {
+            cid: vec![1, 0x55, 7],
+            merkle_root: [7; 32],
+        },
+        expiry_secs: 60,
+        nonce: Nonce([7; 32]),
+    };
+    let id = request.id().unwrap();
+    // Filled 10 s after the request, so the client has something to withdraw.
+    let mut ops = vec![
+        Operation::RequestStorage { request },
+        Operation::Advance { seconds: 10 },
+    ];
+    for (index, host) in hosts.iter().enumerate() {
+        let slot_index = index as u64;
+        ops.push(Operation::ReserveSlot {
+            host: *host,
+            request_id: id,
+            slot_index,
+        });
+        ops.push(Operation::FillSlot {
+            host: *host,
+            request_id: id,
+            slot_index,
+            proof: vec![0xab; 256],
+        });
+    }
+    for _ in 0..LIFECYCLE_PERIODS {
+        ops.push(Operation::Advance { seconds: 60 });
+        for (index, host) in hosts.iter().enumerate() {
+            ops.push(Operation::SubmitProof {
+                host: *host,
+                slot_id: slot_id(&id, index as u64),
+                proof: vec![0xcd; 256],
+            });
+        }
+    }
+    ops.push(Operation::Advance { seconds: duration_secs });
+    for (index, host) in hosts.iter().enumerate() {
+        ops.push(Operation::FreeSlot {
+            host: *host,
+            slot_id: slot_id(&id, index as u64),
+        });
+    }
+    ops.push(Operation::WithdrawFunds { client, request_id: id });
+    (funding, ops)
+}
+
+fn tx(n: usize) -> TxId {
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&(n as u64).to_be_bytes());
+    TxId(bytes)
+}
+
+fn marketplace_lifecycle(c: &mut Criterion) {
+    let (funding, ops) = lifecycle();
+    // Both must run the whole lifecycle, alike, before their speed matters.
+    let mut core = ContractState::new(lifecycle_config(), 0).unwrap();
+    let shell = Marketplace::open(MemStore::new(), lifecycle_config(), 0).unwrap();
+    for (n, op) in funding.iter().chain(&ops).enumerate() {
+        let outcome = core.apply(op).unwrap();
+        assert_eq!(shell.apply(&tx(n), op).unwrap().outcome, outcome);
+    }
+    assert_eq!(shell.snapshot().unwrap(), core);
+    core.check().unwrap();
+    assert!(core.totals().escrow.is_zero() && core.totals().collateral.is_zero());
+    eprintln!("marketplace_lifecycle: {} operations per lifecycle", ops.len());
+
+    let mut group = c.benchmark_group("marketplace_lifecycle");
+    group.throughput(Throughput::Elements(ops.len() as u64));
+    group.bench_function("baseline", |b| {
+        b.iter_batched(
+            || {
+                let mut core = ContractState::new(lifecycle_config(), 0).unwrap();
+                for op in &funding {
+                    core.apply(op).unwrap();
+                }
+                core
+            },
+            |mut core| {
+                for op in &ops {
+                    black_box(core.apply(op).unwrap());
+                }
+                core
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("memstore", |b| {
+        b.iter_batched(
+            || {
+                let shell = Marketplace::open(MemStore::new(), lifecycle_config(), 0).unwrap();
+                for (n, op) in funding.iter().enumerate() {
+                    shell.apply(&tx(n), op).unwrap();
+                }
+                shell
+            },
+            |shell| {
+                for (n, op) in ops.iter().enumerate() {
+                    black_box(shell.apply(&tx(funding.len() + n), op).unwrap());
+                }
+                shell
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, reservation_cycle, find, marketplace_lifecycle);
 criterion_main!(benches);

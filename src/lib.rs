@@ -20,7 +20,7 @@
 //! | `ilp` | `ilp` | `tally-ilp`: byte-exact OER codec for ILPv4, legacy ILP/ILQP, CLP and BTP 2.0 |
 //! | `ilp-json` | `ilp::json` | `tally-ilp` with its `json` feature: packets to and from the JSON shape of the JavaScript packages |
 //! | `connector` | `connector` | `tally-connector`: an Interledger connector's balances, routing, request tracking and reconciliation |
-//! | `market` | `market` | `tally-market`: storage-marketplace availabilities, per-slot reservations, the slot queue and the sans-IO sales state machine (nim-codex) |
+//! | `market` | `market` | `tally-market`: storage-marketplace availabilities, per-slot reservations, the slot queue, the sans-IO sales state machine and the marketplace contract's rules (nim-codex) |
 //! | `ledger` | `ledger` | `tally-ledger`: TigerBeetle's two-phase transfer semantics on any store, with journal and audit |
 //! | `petri` | `petri` | `tally-petri`: Petri nets (firing, PNML, reachability and coverability) and a hash-chained event store |
 

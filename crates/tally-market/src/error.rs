@@ -40,6 +40,10 @@ pub enum MarketError {
     /// write is idempotent (see the crate docs).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The marketplace contract refused the operation (see
+    /// [`ContractError`](crate::marketplace::ContractError)); nothing changed.
+    #[error(transparent)]
+    Contract(#[from] crate::marketplace::ContractError),
     /// The record does not exist.
     #[error("{kind} {id} does not exist", id = hex::encode(id))]
     NotExists {
@@ -185,7 +189,8 @@ pub enum MarketError {
 impl MarketError {
     /// The kind a JSON tool reports (`examples/market-cli.rs`):
     /// `not_exists`, `bytes_out_of_bounds`, `until_out_of_bounds`,
-    /// `quota_not_enough`, `store` (the store failed or records are corrupt)
+    /// `quota_not_enough`, `store` (the store failed or records are corrupt),
+    /// a marketplace refusal's own kind ([`ContractError::kind`](crate::marketplace::ContractError::kind))
     /// or `invalid` (everything else: a refused input).
     pub fn kind(&self) -> &'static str {
         match self {
@@ -194,6 +199,7 @@ impl MarketError {
             MarketError::UntilOutOfBounds { .. } => "until_out_of_bounds",
             MarketError::QuotaNotEnough { .. } => "quota_not_enough",
             MarketError::Store(_) | MarketError::Corrupt { .. } => "store",
+            MarketError::Contract(refusal) => refusal.kind(),
             _ => "invalid",
         }
     }

@@ -36,7 +36,13 @@
 //!   required" rule, from the chain's randomness as input.
 //! - [`types`]: requests, asks, slots and their ids (keccak-256 of the ABI
 //!   encoding, as the contract derives them).
-//! - [`sim`]: a toy market to run sales against, for examples and tests;
+//! - [`marketplace`]: the other side, the Codex marketplace contract's
+//!   rules as a pure state machine ([`marketplace::rules`]: requests and
+//!   escrow, slot reservations, fills and collateral, proofs, slashing,
+//!   repair, payouts and refunds, tokens conserved) with a shell on any
+//!   store, a JSON-lines tool and a [driver](marketplace::driver) that runs
+//!   a host's sales against it.
+//! - [`sim`]: a toy market to run sales against, for tests;
 //!   [`cli`]: the JSON-lines tool of `examples/market-cli.rs`.
 //!
 //! Time is seconds (chain time), passed in; sizes are `u64` bytes; token
@@ -89,8 +95,9 @@
 //! # Ok::<(), tally_market::MarketError>(())
 //! ```
 //!
-//! A whole sale against a simulated market is in the [`sim`] docs and in
-//! `examples/market.rs`.
+//! A whole sale against the marketplace rules is in the
+//! [`marketplace::driver`] docs and in `examples/market.rs`; against a toy
+//! market, in the [`sim`] docs.
 //!
 //! # Where this differs from Codex
 //!
@@ -117,6 +124,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod keys;
+pub mod marketplace;
 pub mod periods;
 pub mod reservations;
 pub mod sales;
@@ -132,7 +140,7 @@ pub use reservations::rules::{
 pub use reservations::{Applied, FindStats, MAX_LIST, Reservations, Snapshot};
 pub use types::{
     Address, AvailabilityId, HexError, Nonce, OpId, RequestId, RequestState, ReservationId, SlotId, SlotRef, SlotState,
-    StorageAsk, StorageContent, StorageRequest, keccak256, parse_amount, slot_collateral, slot_id,
+    StorageAsk, StorageContent, StorageRequest, TxId, keccak256, parse_amount, slot_collateral, slot_id,
 };
 
 /// Re-exported: the 256-bit unsigned integer token amounts are.

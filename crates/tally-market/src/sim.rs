@@ -1,4 +1,4 @@
-//! A toy market for examples and tests: deterministic, in memory, answering
+//! A toy market for tests: deterministic, in memory, answering
 //! every external [`Effect`] of the sales machine the way the Codex
 //! contract would in the ordinary cases, and a driver that runs [`Sales`]
 //! against it until nothing is left to do.

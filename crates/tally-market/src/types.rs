@@ -124,10 +124,26 @@ byte_id!(
     32
 );
 byte_id!(
+    /// Identifies one operation on the [marketplace](crate::marketplace)
+    /// (a transaction hash, chosen by the caller): repeating an operation
+    /// with its id after a lost acknowledgement returns its receipt and
+    /// applies nothing again.
+    TxId,
+    32
+);
+byte_id!(
     /// A 20-byte Ethereum address (a host, a client).
     Address,
     20
 );
+
+impl TxId {
+    /// A deterministic transaction id: keccak-256 of `label` and the parts,
+    /// each length-prefixed (as [`OpId::derive`]).
+    pub fn derive(label: &str, parts: &[&[u8]]) -> TxId {
+        TxId(OpId::derive(label, parts).0)
+    }
+}
 
 impl OpId {
     /// A deterministic op id: keccak-256 of `label` and the parts, each
@@ -443,6 +459,19 @@ pub enum RequestState {
     Finished,
     /// Lost more than `max_slot_loss` slots.
     Failed,
+}
+
+impl RequestState {
+    /// The contract's name of the state.
+    pub fn name(self) -> &'static str {
+        match self {
+            RequestState::New => "New",
+            RequestState::Started => "Started",
+            RequestState::Cancelled => "Cancelled",
+            RequestState::Finished => "Finished",
+            RequestState::Failed => "Failed",
+        }
+    }
 }
 
 /// A slot's state on chain.
