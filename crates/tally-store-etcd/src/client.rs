@@ -28,8 +28,6 @@ const MAX_QUOTED_BYTES: usize = 300;
 
 /// gRPC's `InvalidArgument`.
 const CODE_INVALID_ARGUMENT: i32 = 3;
-/// gRPC's `ResourceExhausted`.
-const CODE_RESOURCE_EXHAUSTED: i32 = 8;
 /// gRPC's `Unavailable`.
 const CODE_UNAVAILABLE: i32 = 14;
 
@@ -205,7 +203,9 @@ fn classify_answer(endpoint: &str, status: u16, body: &[u8], kind: Kind) -> Requ
         return RequestError::NotTaken { endpoint, message };
     }
     let too_large = TOO_LARGE_MESSAGES.iter().any(|known| message.contains(known));
-    if parsed.code == CODE_INVALID_ARGUMENT || (parsed.code == CODE_RESOURCE_EXHAUSTED && too_large) || too_large {
+    // A request too large for the server comes back as InvalidArgument
+    // (etcd's own check) or ResourceExhausted (gRPC's message limit).
+    if parsed.code == CODE_INVALID_ARGUMENT || too_large {
         return RequestError::Refused {
             endpoint,
             code: parsed.code,
@@ -337,13 +337,13 @@ impl Client {
             tries += 1;
             // Whatever happened, the next call starts at the next member
             // (unless another thread moved on already).
-            if !matches!(error, RequestError::Refused { .. } | RequestError::ResponseTooLarge { .. }) {
-                let _ = self.current.compare_exchange(
-                    index,
-                    (index + 1) % members,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                );
+            if !matches!(
+                error,
+                RequestError::Refused { .. } | RequestError::ResponseTooLarge { .. }
+            ) {
+                let _ =
+                    self.current
+                        .compare_exchange(index, (index + 1) % members, Ordering::Relaxed, Ordering::Relaxed);
             }
             if !may_retry(&error, kind) {
                 return Err(error);
@@ -409,7 +409,11 @@ mod tests {
 
     #[test]
     fn refusals_before_a_proposal_prove_nothing_was_done() {
-        for message in ["etcdserver: no leader", "etcdserver: too many requests", "raft proposal dropped"] {
+        for message in [
+            "etcdserver: no leader",
+            "etcdserver: too many requests",
+            "raft proposal dropped",
+        ] {
             let error = classify_answer("http://m", 503, &answer(14, message), Kind::Write);
             assert!(matches!(error, RequestError::NotTaken { .. }), "{message}: {error:?}");
             assert!(!error.outcome_unknown());
@@ -419,12 +423,22 @@ mod tests {
 
     #[test]
     fn a_timed_out_write_has_an_unknown_outcome_and_is_not_resent() {
-        let error = classify_answer("http://m", 503, &answer(14, "etcdserver: request timed out"), Kind::Write);
+        let error = classify_answer(
+            "http://m",
+            503,
+            &answer(14, "etcdserver: request timed out"),
+            Kind::Write,
+        );
         assert!(matches!(error, RequestError::Server { code: 14, .. }), "{error:?}");
         assert!(error.outcome_unknown());
         assert!(!may_retry(&error, Kind::Write));
         // The same answer to a read is retried elsewhere.
-        let read = classify_answer("http://m", 503, &answer(14, "etcdserver: request timed out"), Kind::Read);
+        let read = classify_answer(
+            "http://m",
+            503,
+            &answer(14, "etcdserver: request timed out"),
+            Kind::Read,
+        );
         assert!(may_retry(&read, Kind::Read));
     }
 

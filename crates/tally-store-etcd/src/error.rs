@@ -48,7 +48,10 @@ pub enum ConfigError {
     },
     /// [`EtcdOptions::max_response_bytes`](crate::EtcdOptions::max_response_bytes)
     /// is zero or above [`MAX_RESPONSE_BYTES_LIMIT`](crate::MAX_RESPONSE_BYTES_LIMIT).
-    #[error("max_response_bytes {requested} is out of range: use 1 to {} bytes", crate::MAX_RESPONSE_BYTES_LIMIT)]
+    #[error(
+        "max_response_bytes {requested} is out of range: use 1 to {} bytes",
+        crate::MAX_RESPONSE_BYTES_LIMIT
+    )]
     MaxResponseBytes {
         /// What was asked for.
         requested: u64,
@@ -62,7 +65,10 @@ pub enum ConfigError {
     },
     /// The declared [`EtcdLimits`] allow no commit at all (zero operations,
     /// or fewer bytes than a one-key transaction needs).
-    #[error("server limits {limits:?} allow no commit: etcd needs --max-txn-ops >= 1 and --max-request-bytes >= {}", crate::wire::MIN_REQUEST_BYTES)]
+    #[error(
+        "server limits {limits:?} allow no commit: etcd needs --max-txn-ops >= 1 and --max-request-bytes >= {}",
+        crate::wire::MIN_REQUEST_BYTES
+    )]
     ServerLimits {
         /// The limits that were declared.
         limits: EtcdLimits,
@@ -107,7 +113,9 @@ pub enum ConnectError {
     /// [`EtcdOptions::server_limits`](crate::EtcdOptions::server_limits):
     /// start its members with the flag raised (`limit` names it), or
     /// declare what they have.
-    #[error("the etcd cluster refuses a transaction of {declared} operations, the declared {limit}: {detail}; start etcd with {limit}={declared} or higher, or declare its actual value in EtcdOptions::server_limits")]
+    #[error(
+        "the etcd cluster refuses a transaction of {declared} operations, the declared {limit}: {detail}; start etcd with {limit}={declared} or higher, or declare its actual value in EtcdOptions::server_limits"
+    )]
     ServerLimit {
         /// The flag: `"--max-txn-ops"` (or `"--max-request-bytes"` when the
         /// check itself was too large for the cluster).

@@ -172,12 +172,10 @@ mod wire;
 use std::fmt;
 
 use tally_store::bytes::Bytes;
-use tally_store::{
-    Batch, Conflict, Entry, Operation, Page, Store, StoreError, Versioned, validate_key, validate_scan,
-};
+use tally_store::{Batch, Conflict, Entry, Operation, Page, Store, StoreError, Versioned, validate_key, validate_scan};
 
-use crate::client::{Client, Kind};
 pub use crate::client::RequestError;
+use crate::client::{Client, Kind};
 pub use crate::error::{ConfigError, ConnectError};
 pub use crate::options::{
     DEFAULT_PREFIX, EtcdLimits, EtcdOptions, MAX_ENDPOINTS, MAX_IDLE_CONNECTIONS, MAX_PREFIX_BYTES,
@@ -307,7 +305,10 @@ impl EtcdStore {
             }
         }
         // Start with a member that answered, preferably one with a leader.
-        let with_leader = answered.iter().find(|(_, status)| status.leader != 0).map(|(index, _)| *index);
+        let with_leader = answered
+            .iter()
+            .find(|(_, status)| status.leader != 0)
+            .map(|(index, _)| *index);
         client.prefer(with_leader.unwrap_or(*first));
         let store = EtcdStore {
             client,
@@ -404,12 +405,15 @@ impl EtcdStore {
 
     /// A key-value pair read back: its version from `mod_revision`.
     fn version_of(key: &[u8], mod_revision: i64) -> Result<u64, StoreError> {
-        u64::try_from(mod_revision).ok().filter(|&version| version >= 1).ok_or_else(|| {
-            Self::corrupt(format!(
-                "key {} has mod_revision {mod_revision}; a present key's is at least 1",
-                display_key(key)
-            ))
-        })
+        u64::try_from(mod_revision)
+            .ok()
+            .filter(|&version| version >= 1)
+            .ok_or_else(|| {
+                Self::corrupt(format!(
+                    "key {} has mod_revision {mod_revision}; a present key's is at least 1",
+                    display_key(key)
+                ))
+            })
     }
 }
 

@@ -183,7 +183,9 @@ pub(crate) fn parse_endpoints(endpoints: &str) -> Result<Vec<String>, ConfigErro
             return Err(invalid("empty: give host:port, separated by commas"));
         }
         if endpoint.starts_with("https://") {
-            return Err(invalid("TLS is not supported by this crate: use http:// on a network you trust"));
+            return Err(invalid(
+                "TLS is not supported by this crate: use http:// on a network you trust",
+            ));
         }
         let host_port = endpoint.strip_prefix("http://").unwrap_or(endpoint);
         let host_port = host_port.strip_suffix('/').unwrap_or(host_port);
@@ -229,7 +231,17 @@ mod tests {
             parse_endpoints("127.0.0.1:2379, localhost:2381,http://[::1]:2383/,127.0.0.1:2379").unwrap(),
             ["http://127.0.0.1:2379", "http://localhost:2381", "http://[::1]:2383"]
         );
-        for bad in ["", "a:1,,b:2", "host", "host:", "host:0", "host:70000", ":2379", "https://h:2379", "a b:1"] {
+        for bad in [
+            "",
+            "a:1,,b:2",
+            "host",
+            "host:",
+            "host:0",
+            "host:70000",
+            ":2379",
+            "https://h:2379",
+            "a b:1",
+        ] {
             assert!(
                 matches!(parse_endpoints(bad), Err(ConfigError::Endpoint { .. })),
                 "{bad:?} must be refused"

@@ -234,7 +234,10 @@ mod tests {
     #[test]
     fn repeated_preconditions_are_checked_once() {
         let mut batch = Batch::new();
-        batch.expect_version(b"a", 3).expect_version(b"a", 3).expect_absent(b"b");
+        batch
+            .expect_version(b"a", 3)
+            .expect_version(b"a", 3)
+            .expect_absent(b"b");
         let plan = plan(&batch);
         assert_eq!(plan.checked, vec![(b"p/a".to_vec(), 3), (b"p/b".to_vec(), 0)]);
         assert!(plan.is_read_only());

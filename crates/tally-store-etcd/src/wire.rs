@@ -340,7 +340,8 @@ mod tests {
         assert_eq!(range.kvs[0].value, b"", "an empty value is left out");
         assert_eq!(range.kvs[0].mod_revision, 7);
         assert!(!range.more);
-        let txn: TxnResponse = serde_json::from_str(r#"{"header":{},"responses":[{"response_range":{"header":{}}}]}"#).unwrap();
+        let txn: TxnResponse =
+            serde_json::from_str(r#"{"header":{},"responses":[{"response_range":{"header":{}}}]}"#).unwrap();
         assert!(!txn.succeeded, "a failed transaction leaves `succeeded` out");
         assert!(txn.responses[0].response_range.as_ref().unwrap().kvs.is_empty());
         let status: StatusResponse = serde_json::from_str(

@@ -206,7 +206,12 @@ impl Cluster {
             .arg(&data_dir)
             .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
             .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
-            .args(["--initial-cluster", &self.initial_cluster, "--initial-cluster-state", "new"])
+            .args([
+                "--initial-cluster",
+                &self.initial_cluster,
+                "--initial-cluster-state",
+                "new",
+            ])
             .args(["--initial-cluster-token", "tally-test"])
             .args(&self.extra_flags)
             .stdin(Stdio::null())
@@ -262,7 +267,7 @@ impl Cluster {
     pub fn wait_healthy(&self, members: &[usize], timeout: Duration) {
         let deadline = Instant::now() + timeout;
         for &i in members {
-            while !self.status(i).is_some_and(|(_, leader)| leader != 0) {
+            while self.status(i).is_none_or(|(_, leader)| leader == 0) {
                 if Instant::now() > deadline {
                     let log = std::fs::read_to_string(self.dir.path().join(format!("m{i}.log"))).unwrap_or_default();
                     let tail: String = log.lines().rev().take(20).collect::<Vec<_>>().join("\n");
