@@ -20,6 +20,7 @@
 //! | `ilp-json` | `ilp::json` | `tally-ilp` with its `json` feature: packets to and from the JSON shape of the JavaScript packages |
 //! | `connector` | `connector` | `tally-connector`: an Interledger connector's balances, routing, request tracking and reconciliation |
 //! | `market` | `market` | `tally-market`: storage-marketplace availabilities, per-slot reservations, the slot queue and the sans-IO sales state machine (nim-codex) |
+//! | `etcd` | `etcd` | `tally-store-etcd`: `EtcdStore`, the replicated store on an etcd cluster (a commit is on a quorum's disks) |
 //!
 //! The other domain crates (`petri`, `ledger`)
 //! join as they land.
@@ -46,6 +47,9 @@ pub use tally_ilp as ilp;
 pub use tally_connector as connector;
 #[cfg(feature = "market")]
 pub use tally_market as market;
+
+#[cfg(feature = "etcd")]
+pub use tally_store_etcd as etcd;
 
 // The README's examples are compiled and run as doc-tests, so it cannot lie.
 #[cfg(all(doctest, feature = "store"))]

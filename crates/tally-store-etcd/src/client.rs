@@ -282,7 +282,14 @@ impl Client {
             .proxy(None)
             .max_redirects(0)
             .timeout_connect(Some(options.connect_timeout))
-            .timeout_global(Some(options.request_timeout))
+            // Each phase of an exchange is bounded by the request timeout.
+            // Not ureq's global (or per-call) timeout: measured here, it
+            // adds about half a millisecond to every request, as much as a
+            // read of etcd costs on loopback.
+            .timeout_send_request(Some(options.request_timeout))
+            .timeout_send_body(Some(options.request_timeout))
+            .timeout_recv_response(Some(options.request_timeout))
+            .timeout_recv_body(Some(options.request_timeout))
             .max_idle_connections(options.max_idle_connections.saturating_mul(endpoints.len()))
             .max_idle_connections_per_host(options.max_idle_connections)
             .user_agent("tally-store-etcd")

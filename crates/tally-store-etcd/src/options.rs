@@ -98,9 +98,11 @@ pub struct EtcdOptions {
     /// How long opening a TCP connection to a member may take before the
     /// store tries the next one (default 2 s; more than zero).
     pub connect_timeout: Duration,
-    /// How long one request to one member may take, from connecting to the
-    /// last byte of the answer (default 10 s; more than zero). A commit
-    /// that runs out of it has an unknown outcome (a lost acknowledgement).
+    /// How long each phase of one request to one member may take: sending
+    /// it, waiting for the answer to start (the member's work: a commit
+    /// waits here for the quorum), and reading the answer (default 10 s;
+    /// more than zero). A commit that runs out of it has an unknown outcome
+    /// (a lost acknowledgement).
     pub request_timeout: Duration,
     /// How long one store call keeps trying other members after failures
     /// that prove nothing was done (a member that refuses connections or has
