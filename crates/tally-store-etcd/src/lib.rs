@@ -100,7 +100,7 @@
 //! (default 1.5 MiB) per transaction. The store is told the cluster's
 //! values ([`EtcdOptions::server_limits`], default etcd's defaults) and
 //! refuses a batch that needs more, before sending anything, with
-//! [`StoreError::Invalid`] and [`InvalidRequest::BackendLimit`], which names
+//! [`StoreError::Invalid`] and [`InvalidRequest::BackendLimit`](tally_store::InvalidRequest::BackendLimit), which names
 //! the flag and both numbers. It counts one operation per distinct key
 //! written and one per distinct precondition, and the request's exact size
 //! as etcd encodes it. [`EtcdStore::connect_with`] checks that the cluster
