@@ -16,12 +16,19 @@
 //!   scans possible. (Running our script without its bookkeeping would
 //!   measure a script nobody would write; a `MULTI`/`EXEC` of `SET`s costs
 //!   what `MSET` does plus the queueing replies.)
+//! - etcd (with `--features etcd`): `EtcdStore` next to a `baseline` that
+//!   posts the same puts as one raw etcd transaction (`/v3/kv/txn`, no
+//!   compares) through the same HTTP client and JSON gateway, to the same
+//!   member, and a raw range read for `get`. Runs when `TALLY_ETCD_ENDPOINTS`
+//!   names a cluster that takes 1,000-key transactions (the one
+//!   `crates/tally-store-etcd/tests/etcd-cluster.sh` starts); skipped with a
+//!   note otherwise.
 //!
 //! `tally` is the plain batch of puts; `tally_checked` adds a precondition
 //! on every key (the read-modify-write path `transact` uses), which on
 //! PostgreSQL takes row locks in a transaction.
 //!
-//! Run with `cargo bench --features postgres,redis --bench backends`, then
+//! Run with `cargo bench --features postgres,redis,etcd --bench backends`, then
 //! `python3 benches/ratios.py` prints each ratio. PostgreSQL groups run when
 //! `TALLY_PG_URL` is set (or the local default server answers); otherwise
 //! they are skipped with a note; likewise the Redis groups and
@@ -268,6 +275,98 @@ fn redis_benches(_: &mut Criterion) {
     eprintln!("SKIPPED Redis benches: built without the `redis` feature");
 }
 
+/// The etcd groups: `EtcdStore` against raw transactions and ranges sent
+/// through the same HTTP client to the same member.
+#[cfg(feature = "etcd")]
+fn etcd_benches(c: &mut Criterion) {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use tally::etcd::{EtcdLimits, EtcdOptions, EtcdStore};
+
+    let Ok(endpoints) = std::env::var("TALLY_ETCD_ENDPOINTS") else {
+        eprintln!("SKIPPED etcd benches: TALLY_ETCD_ENDPOINTS is not set");
+        return;
+    };
+    let suffix = std::process::id();
+    let store = match EtcdStore::connect_with(
+        &endpoints,
+        EtcdOptions {
+            prefix: format!("tally-bench/{suffix}/").into_bytes(),
+            server_limits: EtcdLimits::RAISED,
+            ..EtcdOptions::default()
+        },
+    ) {
+        Ok(store) => store,
+        Err(error) => {
+            eprintln!("SKIPPED etcd benches: {error}");
+            return;
+        }
+    };
+    // The member the store calls first (the first one, all being healthy).
+    let member = store.endpoints()[0].clone();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .proxy(None)
+        .build()
+        .into();
+    let raw_prefix = format!("tally-bench-raw/{suffix}/").into_bytes();
+    let raw_key = |key: &[u8]| STANDARD.encode([&raw_prefix[..], key].concat());
+    let post = |path: &str, body: &serde_json::Value| -> serde_json::Value {
+        let mut response = agent
+            .post(format!("{member}{path}"))
+            .header("Grpc-Metadata-hasleader", "true")
+            .content_type("application/json")
+            .send(&serde_json::to_vec(body).unwrap()[..])
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        serde_json::from_slice(&response.body_mut().with_config().limit(1 << 30).read_to_vec().unwrap()).unwrap()
+    };
+    let raw_txn = |keys: &[Vec<u8>], values: &[Vec<u8>]| {
+        let success: Vec<serde_json::Value> = keys
+            .iter()
+            .zip(values)
+            .map(|(key, value)| serde_json::json!({"request_put": {"key": raw_key(key), "value": STANDARD.encode(value)}}))
+            .collect();
+        let answer = post("/v3/kv/txn", &serde_json::json!({ "success": success }));
+        assert_eq!(answer["succeeded"], true);
+    };
+    // Preload, so each group (and `get`) works when run alone with a filter.
+    let (keys, values) = rows(1_000);
+    raw_txn(&keys, &values);
+    store.commit(puts(1_000)).unwrap();
+
+    commit_groups(c, "etcd", &store, |keys, values| raw_txn(keys, values));
+
+    let mut group = c.benchmark_group("etcd_get");
+    let probe = key(7);
+    let raw_probe = serde_json::json!({ "key": raw_key(&probe) });
+    group.bench_function("baseline", |b| {
+        b.iter(|| {
+            let answer = post("/v3/kv/range", black_box(&raw_probe));
+            let value = STANDARD.decode(answer["kvs"][0]["value"].as_str().unwrap()).unwrap();
+            black_box(tally::store::bytes::Bytes::from(value))
+        })
+    });
+    group.bench_function("tally", |b| b.iter(|| black_box(store.get(black_box(&probe)).unwrap())));
+    group.finish();
+
+    let raw_end = {
+        let mut end = raw_prefix.clone();
+        *end.last_mut().unwrap() += 1;
+        STANDARD.encode(end)
+    };
+    post(
+        "/v3/kv/deleterange",
+        &serde_json::json!({"key": STANDARD.encode(&raw_prefix), "range_end": raw_end}),
+    );
+    store.delete_all().unwrap();
+}
+
+#[cfg(not(feature = "etcd"))]
+fn etcd_benches(_: &mut Criterion) {
+    eprintln!("SKIPPED etcd benches: built without the etcd feature (cargo bench --features postgres,etcd)");
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(20)
@@ -278,6 +377,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = redb_benches, postgres_benches, redis_benches
+    targets = redb_benches, postgres_benches, redis_benches, etcd_benches
 }
 criterion_main!(benches);

@@ -13,6 +13,9 @@
 //! - `--store postgres:URL`: a PostgreSQL table named `tally_tour` (build
 //!   with `--features postgres`), e.g.
 //!   `cargo run --release --features postgres --example tour -- --store postgres:postgres://postgres@127.0.0.1:5432/test`.
+//! - `--store etcd:HOST:PORT,HOST:PORT,...`: an etcd cluster, keys under the
+//!   prefix `tally-tour/` (build with `--features etcd`), e.g.
+//!   `cargo run --release --features etcd --example tour -- --store etcd:127.0.0.1:2379`.
 //!
 //! Each run keeps its records under a fresh run number, so running the tour
 //! again against the same file or table starts over cleanly.
@@ -136,6 +139,25 @@ fn open_store() -> Result<Opened, Box<dyn Error>> {
         #[cfg(not(feature = "postgres"))]
         {
             return Err(format!("--store postgres:{url} needs the postgres feature: cargo run --features postgres --example tour -- --store postgres:URL").into());
+        }
+    }
+    if let Some(endpoints) = spec.strip_prefix("etcd:") {
+        #[cfg(feature = "etcd")]
+        {
+            let options = tally::etcd::EtcdOptions {
+                prefix: b"tally-tour/".to_vec(),
+                ..Default::default()
+            };
+            let store = tally::etcd::EtcdStore::connect_with(endpoints, options)?;
+            return Ok(opened(
+                Arc::new(store),
+                format!("EtcdStore, prefix tally-tour/ on {endpoints}"),
+                None,
+            ));
+        }
+        #[cfg(not(feature = "etcd"))]
+        {
+            return Err(format!("--store etcd:{endpoints} needs the etcd feature: cargo run --features etcd --example tour -- --store etcd:HOST:PORT,...").into());
         }
     }
     Err(format!("unknown store {spec:?}: use mem, redb:PATH or postgres:URL").into())

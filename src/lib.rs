@@ -23,6 +23,7 @@
 //! | `market` | `market` | `tally-market`: storage-marketplace availabilities, per-slot reservations, the slot queue, the sans-IO sales state machine and the marketplace contract's rules (nim-codex) |
 //! | `ledger` | `ledger` | `tally-ledger`: TigerBeetle's two-phase transfer semantics on any store, with journal and audit |
 //! | `petri` | `petri` | `tally-petri`: Petri nets (firing, PNML, reachability and coverability) and a hash-chained event store |
+//! | `etcd` | `etcd` | `tally-store-etcd`: `EtcdStore`, the replicated store on an etcd cluster (a commit is on a quorum's disks) |
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -52,6 +53,9 @@ pub use tally_market as market;
 pub use tally_petri as petri;
 #[cfg(feature = "redis")]
 pub use tally_store_redis as redis;
+
+#[cfg(feature = "etcd")]
+pub use tally_store_etcd as etcd;
 
 // The README's examples are compiled and run as doc-tests, so it cannot lie.
 #[cfg(all(doctest, feature = "store"))]

@@ -213,6 +213,21 @@ pub enum InvalidRequest {
         /// The largest page a scan returns.
         max_limit: usize,
     },
+    /// The request keeps the contract's limits but needs more than a
+    /// smaller limit of the backend's server allows (etcd's `--max-txn-ops`,
+    /// say); the backend's documentation names its limits and how to raise
+    /// them. Split the batch, or raise the server's limit.
+    #[error("{backend}'s {limit} is {max}, below the {needed} this request needs")]
+    BackendLimit {
+        /// Which backend (`"etcd"`, ...).
+        backend: &'static str,
+        /// The limit, as the server's operator knows it (`"--max-txn-ops"`).
+        limit: &'static str,
+        /// What the request needs, in the limit's unit.
+        needed: usize,
+        /// The limit.
+        max: usize,
+    },
 }
 
 impl From<InvalidRequest> for StoreError {
