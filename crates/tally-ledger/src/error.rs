@@ -1,6 +1,8 @@
 //! [`LedgerError`]: every way a ledger call can fail (as opposed to an event
 //! being rejected, which is a status in its result).
 
+use std::sync::Arc;
+
 use tally_store::StoreError;
 
 use crate::core::{ClockOverflow, Inconsistent};
@@ -33,4 +35,37 @@ pub enum LedgerError {
     /// the ledger's keys); nothing was applied.
     #[error(transparent)]
     Inconsistent(#[from] Inconsistent),
+    /// The group commit that carried this call (with other callers' calls)
+    /// failed with `source`; every caller in that batch gets the same
+    /// error. [`root`](Self::root) looks inside. A `Store` error here may be
+    /// a lost acknowledgement, as from [`Ledger`](crate::Ledger): retry the
+    /// same events (same ids).
+    #[error("the group commit carrying this call failed: {source}")]
+    GroupCommit {
+        /// The batch's error.
+        source: Arc<LedgerError>,
+    },
+    /// The thread committing this call's batch panicked: the batch may or
+    /// may not have been applied. Retry the same events (same ids).
+    #[error("the thread committing this call's batch panicked; it may or may not have been applied")]
+    Abandoned,
+}
+
+impl LedgerError {
+    /// The error itself, or for [`GroupCommit`](Self::GroupCommit) the
+    /// batch's error inside it.
+    pub fn root(&self) -> &LedgerError {
+        match self {
+            LedgerError::GroupCommit { source } => source.root(),
+            other => other,
+        }
+    }
+
+    /// The store error at the [`root`](Self::root), if it is one.
+    pub fn store_error(&self) -> Option<&StoreError> {
+        match self.root() {
+            LedgerError::Store(error) => Some(error),
+            _ => None,
+        }
+    }
 }

@@ -108,6 +108,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod client;
 pub mod core;
 mod error;
 #[cfg(feature = "fuzzing")]
@@ -120,6 +121,7 @@ mod ledger;
 mod status;
 mod types;
 
+pub use client::{ClientStats, LedgerClient, QUEUE_CALLS_MAX};
 pub use error::LedgerError;
 pub use id_hash::{IdHash, IdHasher, IdMap};
 pub use ledger::{DEFAULT_NAMESPACE, Head, Ledger};
