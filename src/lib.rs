@@ -44,10 +44,10 @@ pub use tally_ilp as ilp;
 
 #[cfg(feature = "connector")]
 pub use tally_connector as connector;
-#[cfg(feature = "market")]
-pub use tally_market as market;
 #[cfg(feature = "ledger")]
 pub use tally_ledger as ledger;
+#[cfg(feature = "market")]
+pub use tally_market as market;
 #[cfg(feature = "petri")]
 pub use tally_petri as petri;
 #[cfg(feature = "redis")]

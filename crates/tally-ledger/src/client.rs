@@ -452,7 +452,7 @@ mod tests {
         let mut calls = queue(vec![
             transfers(4_000, false),
             transfers(4_000, false),
-            transfers(190, false),
+            transfers(189, false),
             transfers(1, false),
         ]);
         assert_eq!(ids(&take_batch(&mut calls)), [0, 1, 2]);

@@ -393,6 +393,50 @@ impl<S: Store> Ledger<S> {
         Ok(records)
     }
 
+    /// Up to `max_pages` journal pages (one per commit that applied events)
+    /// that start at or after `from_seq`, in order; `max_pages` is clamped
+    /// to `1..=64`. Pages start where the previous one ended, so passing
+    /// the end of the last page read (`first_seq + events.len()`) resumes
+    /// exactly after it.
+    ///
+    /// # Errors
+    /// [`LedgerError::Store`].
+    pub fn journal_pages(&self, from_seq: u64, max_pages: usize) -> Result<Vec<JournalPage>, LedgerError> {
+        let prefix = self.keys.journal_prefix();
+        let after = from_seq.checked_sub(1).map(|seq| self.keys.journal(seq));
+        let page = self.store.scan(&prefix, after.as_deref(), max_pages.clamp(1, 64))?;
+        let mut pages = Vec::with_capacity(page.entries.len());
+        for entry in page.entries {
+            let page = decode::<JournalPage>(&entry.key, &entry.value)?;
+            debug_assert!(page.first_seq >= from_seq);
+            pages.push(page);
+        }
+        Ok(pages)
+    }
+
+    /// The accounts with these ids (in the order asked, leaving out missing
+    /// ones) and the head, all read from one consistent snapshot: no commit
+    /// lands between the reads of two of them, so balances that must add up
+    /// do. Costs one more round trip than
+    /// [`lookup_accounts`](Self::lookup_accounts) (the check of the snapshot).
+    ///
+    /// # Errors
+    /// [`LedgerError::TooMany`] above [`BATCH_EVENTS_MAX`] ids; [`LedgerError::Store`].
+    pub fn lookup_accounts_with_head(&self, ids: &[u128]) -> Result<(Head, Vec<Account>), LedgerError> {
+        check_count("lookup_accounts", ids.len())?;
+        transact(&self.store, &self.policy, |txn| {
+            let head = self.read_head(txn)?;
+            let mut view = StoreView::new(txn.store(), &self.keys);
+            let mut found = Vec::with_capacity(ids.len());
+            for &id in ids {
+                if let Some(account) = view.account(id)? {
+                    found.push(account);
+                }
+            }
+            Ok((head, found))
+        })
+    }
+
     /// Replays the whole journal and compares it with the stored accounts:
     /// gapless sequence numbers, increasing timestamps, every account's
     /// balances and closed flag, Σ debits = Σ credits. Runs on one
