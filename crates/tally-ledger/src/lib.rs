@@ -120,6 +120,7 @@ mod keys;
 mod ledger;
 mod status;
 mod types;
+pub mod u2u;
 pub mod users;
 
 pub use client::{ClientStats, LedgerClient, QUEUE_CALLS_MAX};

@@ -240,6 +240,11 @@ impl<S: Store> Users<S> {
         self.client.ledger()
     }
 
+    /// The store, giving up the users.
+    pub fn into_store(self) -> S {
+        self.client.into_ledger().into_store()
+    }
+
     fn store(&self) -> &S {
         self.ledger().store()
     }
