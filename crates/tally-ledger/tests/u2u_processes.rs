@@ -106,7 +106,7 @@ fn two_processes_running_u2u_on_one_postgres_conserve_money_and_lose_nothing() {
     assert_eq!(balance("elon_musk"), SEED_BALANCE - 2 * each);
     assert_eq!(balance("nikola_tesla"), SEED_BALANCE + 2 * each);
     let audit = users.ledger().audit().expect("audit");
-    let transfers = 2 * u64::try_from(TRANSFERS).unwrap();
+    let transfers = 2 * TRANSFERS;
     assert_eq!(
         audit.transfers,
         4 + transfers + transfers,
