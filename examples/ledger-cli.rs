@@ -30,9 +30,13 @@ fn main() {
         run(Session::new(Ledger::new(MemStore::new())));
         Ok(())
     } else if let Some(path) = store.strip_prefix("redb:") {
-        RedbStore::open(path).map(|store| run(Session::new(Ledger::new(store))))
+        RedbStore::open(path)
+            .map(|store| run(Session::new(Ledger::new(store))))
+            .map_err(|error| error.to_string())
     } else if let Some(url) = store.strip_prefix("postgres:") {
-        PgStore::connect(url).map(|store| run(Session::new(Ledger::new(store))))
+        PgStore::connect(url)
+            .map(|store| run(Session::new(Ledger::new(store))))
+            .map_err(|error| error.to_string())
     } else {
         usage()
     };
