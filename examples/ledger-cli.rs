@@ -30,11 +30,13 @@ fn main() {
         run(Session::new(Ledger::new(MemStore::new())));
         Ok(())
     } else if let Some(path) = store.strip_prefix("redb:") {
-        RedbStore::open(path).map(|store| run(Session::new(Ledger::new(store))))
+        RedbStore::open(path)
+            .map(|store| run(Session::new(Ledger::new(store))))
+            .map_err(|error| error.to_string())
     } else if let Some(url) = store.strip_prefix("postgres:") {
         PgStore::connect(url)
-            .map_err(tally::store::StoreError::from)
             .map(|store| run(Session::new(Ledger::new(store))))
+            .map_err(|error| error.to_string())
     } else {
         usage()
     };

@@ -21,7 +21,7 @@
 //! | `ilp-json` | `ilp::json` | `tally-ilp` with its `json` feature: packets to and from the JSON shape of the JavaScript packages |
 //! | `connector` | `connector` | `tally-connector`: an Interledger connector's balances, routing, request tracking and reconciliation |
 //! | `market` | `market` | `tally-market`: storage-marketplace availabilities, per-slot reservations, the slot queue, the sans-IO sales state machine and the marketplace contract's rules (nim-codex) |
-//! | `ledger` | `ledger` | `tally-ledger`: TigerBeetle's two-phase transfer semantics on any store, with journal and audit |
+//! | `ledger` | `ledger` | `tally-ledger`: TigerBeetle's two-phase transfer semantics on any store, with journal and audit, group commit, and TiMPE's user-to-user API |
 //! | `petri` | `petri` | `tally-petri`: Petri nets (firing, PNML, reachability and coverability) and a hash-chained event store |
 //! | `etcd` | `etcd` | `tally-store-etcd`: `EtcdStore`, the replicated store on an etcd cluster (a commit is on a quorum's disks) |
 

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::collections::hash_map::Entry;
 
 use serde::{Deserialize, Serialize};
-use tally_store::{RetryPolicy, Store, StoreError, Txn, codec, scan_all, transact};
+use tally_store::{MAX_GET_MANY_KEYS, RetryPolicy, Store, StoreError, Txn, codec, scan_all, transact};
 
 use crate::core::{self, Changes, JournalEvent, TransferSlot, View};
 use crate::error::LedgerError;
@@ -107,6 +107,7 @@ impl<S: Store> Ledger<S> {
             let head = self.read_head(txn)?;
             let base = core::batch_base_ns(now_ns, head.timestamp_last_ns, batch.len())?;
             let mut view = StoreView::new(txn.store(), &self.keys);
+            view.prefetch_accounts(batch.iter().map(|account| account.id))?;
             let (results, changes) = core::create_accounts(&mut view, batch, base)?;
             self.write(txn, head, changes, &mut view)?;
             Ok(results)
@@ -215,6 +216,7 @@ impl<S: Store> Ledger<S> {
     pub fn lookup_accounts(&self, ids: &[u128]) -> Result<Vec<Account>, LedgerError> {
         check_count("lookup_accounts", ids.len())?;
         let mut view = StoreView::new(&self.store, &self.keys);
+        view.prefetch_accounts(ids.iter().copied())?;
         let mut found = Vec::with_capacity(ids.len());
         for &id in ids {
             if let Some(account) = view.account(id)? {
@@ -391,6 +393,51 @@ impl<S: Store> Ledger<S> {
             }
         }
         Ok(records)
+    }
+
+    /// Up to `max_pages` journal pages (one per commit that applied events)
+    /// that start at or after `from_seq`, in order; `max_pages` is clamped
+    /// to `1..=64`. Pages start where the previous one ended, so passing
+    /// the end of the last page read (`first_seq + events.len()`) resumes
+    /// exactly after it.
+    ///
+    /// # Errors
+    /// [`LedgerError::Store`].
+    pub fn journal_pages(&self, from_seq: u64, max_pages: usize) -> Result<Vec<JournalPage>, LedgerError> {
+        let prefix = self.keys.journal_prefix();
+        let after = from_seq.checked_sub(1).map(|seq| self.keys.journal(seq));
+        let page = self.store.scan(&prefix, after.as_deref(), max_pages.clamp(1, 64))?;
+        let mut pages = Vec::with_capacity(page.entries.len());
+        for entry in page.entries {
+            let page = decode::<JournalPage>(&entry.key, &entry.value)?;
+            debug_assert!(page.first_seq >= from_seq);
+            pages.push(page);
+        }
+        Ok(pages)
+    }
+
+    /// The accounts with these ids (in the order asked, leaving out missing
+    /// ones) and the head, all read from one consistent snapshot: no commit
+    /// lands between the reads of two of them, so balances that must add up
+    /// do. Costs one more round trip than
+    /// [`lookup_accounts`](Self::lookup_accounts) (the check of the snapshot).
+    ///
+    /// # Errors
+    /// [`LedgerError::TooMany`] above [`BATCH_EVENTS_MAX`] ids; [`LedgerError::Store`].
+    pub fn lookup_accounts_with_head(&self, ids: &[u128]) -> Result<(Head, Vec<Account>), LedgerError> {
+        check_count("lookup_accounts", ids.len())?;
+        transact(&self.store, &self.policy, |txn| {
+            let head = self.read_head(txn)?;
+            let mut view = StoreView::new(txn.store(), &self.keys);
+            view.prefetch_accounts(ids.iter().copied())?;
+            let mut found = Vec::with_capacity(ids.len());
+            for &id in ids {
+                if let Some(account) = view.account(id)? {
+                    found.push(account);
+                }
+            }
+            Ok((head, found))
+        })
     }
 
     /// Replays the whole journal and compares it with the stored accounts:
@@ -592,11 +639,48 @@ impl<'a, S: Store + ?Sized> StoreView<'a, S> {
         }
     }
 
-    /// Sizes the caches for a batch.
+    /// Reads every bucket a `create_transfers` batch will look at, with as
+    /// few store calls as it can: one `get_many` for the buckets of the
+    /// transfers, their pending transfers and their accounts, then one
+    /// for the accounts of the pending transfers that posts and voids name
+    /// (only when there are such). On PostgreSQL or Redis that is one or
+    /// two round trips instead of one per bucket.
     fn prefetch_transfers(&mut self, batch: &[Transfer]) -> Result<(), LedgerError> {
         self.transfers.reserve(batch.len().min(1_024));
         self.accounts.reserve(batch.len().min(1_024));
+        let mut transfer_buckets = Vec::with_capacity(batch.len() / 32 + 2);
+        let mut account_buckets = Vec::with_capacity(batch.len().min(1_024));
+        let mut resolves = false;
+        for transfer in batch {
+            transfer_buckets.push(keys::bucket(transfer.id));
+            if transfer.pending_id != 0 {
+                transfer_buckets.push(keys::bucket(transfer.pending_id));
+                resolves = true;
+            }
+            for id in [transfer.debit_account_id, transfer.credit_account_id] {
+                if id != 0 && id != u128::MAX {
+                    account_buckets.push(keys::bucket(id));
+                }
+            }
+        }
+        self.load_buckets(transfer_buckets, account_buckets)?;
+        if resolves {
+            let mut more = Vec::new();
+            for transfer in batch.iter().filter(|t| t.pending_id != 0) {
+                if let Some(TransferSlot::Applied(record)) = self.transfer(transfer.pending_id)? {
+                    more.push(keys::bucket(record.transfer.debit_account_id));
+                    more.push(keys::bucket(record.transfer.credit_account_id));
+                }
+            }
+            self.load_account_buckets(more)?;
+        }
         Ok(())
+    }
+
+    /// Reads the account buckets of `ids` in one go (see
+    /// [`prefetch_transfers`](Self::prefetch_transfers)).
+    fn prefetch_accounts(&mut self, ids: impl Iterator<Item = u128>) -> Result<(), LedgerError> {
+        self.load_account_buckets(ids.map(keys::bucket).collect())
     }
 
     /// The accounts of bucket `bucket`, by id.
@@ -619,6 +703,54 @@ impl<'a, S: Store + ?Sized> StoreView<'a, S> {
                 entry.insert(read::<Vec<(u128, TransferSlot)>, _>(self.store, &key)?.unwrap_or_default())
             }
         })
+    }
+
+    /// Loads the account buckets not cached yet, with `get_many`.
+    fn load_account_buckets(&mut self, buckets: Vec<u128>) -> Result<(), LedgerError> {
+        self.load_buckets(Vec::new(), buckets)
+    }
+
+    /// Loads the transfer and account buckets not cached yet, all with one
+    /// `get_many` (or one per [`MAX_GET_MANY_KEYS`] keys).
+    fn load_buckets(&mut self, mut transfers: Vec<u128>, mut accounts: Vec<u128>) -> Result<(), LedgerError> {
+        transfers.sort_unstable();
+        transfers.dedup();
+        transfers.retain(|bucket| !self.transfers.contains_key(bucket));
+        accounts.sort_unstable();
+        accounts.dedup();
+        accounts.retain(|bucket| !self.accounts.contains_key(bucket));
+        // (is a transfer bucket, bucket, key)
+        let wanted: Vec<(bool, u128, Vec<u8>)> = transfers
+            .into_iter()
+            .map(|bucket| (true, bucket, self.keys.transfer_bucket(bucket)))
+            .chain(
+                accounts
+                    .into_iter()
+                    .map(|bucket| (false, bucket, self.keys.account_bucket(bucket))),
+            )
+            .collect();
+        for chunk in wanted.chunks(MAX_GET_MANY_KEYS) {
+            let keys: Vec<&[u8]> = chunk.iter().map(|(_, _, key)| key.as_slice()).collect();
+            let found = self.store.get_many(&keys)?;
+            debug_assert_eq!(found.len(), keys.len());
+            for ((is_transfer, bucket, key), versioned) in chunk.iter().zip(found) {
+                let bytes = versioned.map(|versioned| versioned.value);
+                if *is_transfer {
+                    let records = match &bytes {
+                        Some(bytes) => decode::<Vec<(u128, TransferSlot)>>(key, bytes)?,
+                        None => Vec::new(),
+                    };
+                    self.transfers.insert(*bucket, records);
+                } else {
+                    let records = match &bytes {
+                        Some(bytes) => decode::<Vec<Account>>(key, bytes)?,
+                        None => Vec::new(),
+                    };
+                    self.accounts.insert(*bucket, records);
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -22,7 +22,14 @@
 //!   `get_account_transfers`, `get_account_balances` with TigerBeetle's
 //!   [`AccountFilter`];
 //! - an append-only [`journal`] with gapless sequence numbers, and
-//!   [`audit`](Ledger::audit), which replays it and checks every balance.
+//!   [`audit`](Ledger::audit), which replays it and checks every balance;
+//! - [`LedgerClient`], a group-commit front: calls from many threads share
+//!   commits of up to [`BATCH_EVENTS_MAX`] events, so a hot account does not
+//!   serialize into one commit per transfer ([`client`]);
+//! - [`users`], TiMPE's user-to-user API on top: users registered by
+//!   nickname, transfers in two phases (phase one reserves the funds), a
+//!   resumable phase-two sweep, transfers made immediately; and [`u2u`],
+//!   the commands of the `u2u` load tool.
 //!
 //! # Example
 //!
@@ -76,10 +83,19 @@
 //!   and all other reads are covered by it. Records are stored in buckets
 //!   of 64 consecutive ids, so a batch of 8,189 transfers with time-ordered
 //!   ids (as TigerBeetle recommends) is one commit with one precondition,
-//!   about 130 transfer-bucket reads and one read per touched bucket of
-//!   accounts (the layout is in the `keys` module's source docs).
+//!   about 130 transfer buckets and one bucket per touched 64 accounts,
+//!   all read with one `get_many` (the layout is in the `keys` module's
+//!   source docs).
 //! - [`journal`]: the append-only record of applied events, and the audit.
 //! - [`jsonl`]: the JSON-lines protocol of `examples/ledger-cli.rs`.
+//! - [`client`]: group commit ([`LedgerClient`]).
+//! - [`users`]: TiMPE's users and two-phase transfers on a [`LedgerClient`];
+//!   [`u2u`]: the `examples/u2u.rs` commands as a library.
+//!
+//! On a store that pays a round trip per call (PostgreSQL, Redis), a batch
+//! costs about four: the head, one `get_many` of every bucket it reads (one
+//! more when it posts or voids), and the commit, which PostgreSQL runs as
+//! one statement (the head's compare-and-set guarding every other write).
 //!
 //! # Time
 //!
@@ -108,6 +124,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod client;
 pub mod core;
 mod error;
 #[cfg(feature = "fuzzing")]
@@ -119,7 +136,10 @@ mod keys;
 mod ledger;
 mod status;
 mod types;
+pub mod u2u;
+pub mod users;
 
+pub use client::{ClientStats, LedgerClient, QUEUE_CALLS_MAX};
 pub use error::LedgerError;
 pub use id_hash::{IdHash, IdHasher, IdMap};
 pub use ledger::{DEFAULT_NAMESPACE, Head, Ledger};

@@ -1129,3 +1129,70 @@ fn a_full_batch_is_one_commit_reading_each_bucket_once() {
     assert_eq!(head.transfers, tally_ledger::BATCH_EVENTS_MAX as u64);
     assert!(ledger.audit().expect("audit").is_ok());
 }
+
+/// Counts the calls a ledger makes, with `get_many` counted as one call.
+#[derive(Default)]
+struct CallCounter {
+    inner: MemStore,
+    gets: std::sync::atomic::AtomicU64,
+    get_manys: std::sync::atomic::AtomicU64,
+}
+
+impl tally_store::Store for CallCounter {
+    fn get(&self, key: &[u8]) -> Result<Option<tally_store::Versioned>, tally_store::StoreError> {
+        self.gets.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.get(key)
+    }
+    fn scan(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<tally_store::Page, tally_store::StoreError> {
+        self.inner.scan(prefix, after, limit)
+    }
+    fn commit(&self, batch: tally_store::Batch) -> Result<(), tally_store::StoreError> {
+        self.inner.commit(batch)
+    }
+    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<tally_store::Versioned>>, tally_store::StoreError> {
+        self.get_manys.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.get_many(keys)
+    }
+}
+
+impl CallCounter {
+    fn calls(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.gets.load(Relaxed), self.get_manys.load(Relaxed))
+    }
+}
+
+#[test]
+fn a_batch_reads_its_buckets_in_one_get_many_and_its_posts_in_one_more() {
+    let store = CallCounter::default();
+    let ledger = Ledger::new(&store);
+    let now_ns = support::START_NS;
+    let accounts: Vec<Account> = (1..=1_000).map(|id| Account::new(id, 1, 1)).collect();
+    ledger.create_accounts(&accounts, now_ns).expect("accounts");
+    let pending: Vec<Transfer> = (0..4_000u128)
+        .map(|i| single(10_000 + i, 1 + i % 1_000, 1 + (i * 7 + 1) % 1_000, 1).with_flags(TransferFlags::PENDING))
+        .collect();
+    let before = store.calls();
+    let results = ledger.create_transfers(&pending, now_ns).expect("batch");
+    assert!(results.iter().all(|r| r.status == S::Created));
+    let (gets, get_manys) = store.calls();
+    // The head, then every transfer and account bucket in one call.
+    assert_eq!((gets - before.0, get_manys - before.1), (1, 1));
+
+    let posts: Vec<Transfer> = pending
+        .iter()
+        .map(|p| Transfer::post(p.id + 100_000, p.id, AMOUNT_MAX))
+        .collect();
+    let before = store.calls();
+    let results = ledger.create_transfers(&posts, now_ns).expect("batch");
+    assert!(results.iter().all(|r| r.status == S::Created));
+    let (gets, get_manys) = store.calls();
+    // The pending transfers' accounts are only known once they are read.
+    assert_eq!((gets - before.0, get_manys - before.1), (1, 2));
+    assert!(ledger.audit().expect("audit").is_ok());
+}

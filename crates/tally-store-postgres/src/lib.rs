@@ -45,6 +45,16 @@
 //!   of it) is **one statement**: an `UPDATE … WHERE version = $expected`
 //!   (or an insert that only fills an absent key), which waits for a
 //!   concurrent writer of the row and re-checks against its result.
+//! - A batch guarded by **one** precondition on a present key that it also
+//!   puts, with writes of other keys (the shape of a domain commit guarded
+//!   by its head record: tally-ledger's, for one) is **one statement** in
+//!   autocommit: the guard's compare-and-set as an `UPDATE`, and the other
+//!   writes in the same statement only if it matched. Like the single-key
+//!   case, a lost connection is reported, not retried. The guard's row is
+//!   locked first, then the written rows in key order, so it can deadlock
+//!   with a multi-statement commit that locks some of the same rows before
+//!   the guard's; PostgreSQL detects that and it becomes
+//!   [`Conflict::Contention`], which the caller's loop retries.
 //! - Any other batch is one `READ COMMITTED` transaction of three
 //!   statements: the first locks every key the batch checks or writes, in
 //!   sorted order (inserting a placeholder row for an absent key, so
@@ -71,6 +81,10 @@
 //! *ring* provider, behind the crate's default `tls` feature; without it,
 //! only `disable` and `prefer` (as plaintext) connect. Client certificates
 //! are not supported.
+//!
+//! [`Store::get_many`] is one `SELECT … WHERE key = ANY(…)`: one round
+//! trip and one snapshot for up to
+//! [`MAX_GET_MANY_KEYS`](tally_store::MAX_GET_MANY_KEYS) keys.
 //!
 //! # Connection health
 //!
@@ -236,6 +250,16 @@ struct Plan<'a> {
     checks: BTreeMap<&'a [u8], Vec<u64>>,
 }
 
+/// A batch guarded by one precondition on a key it also puts, writing other
+/// keys too: one statement ([`PgStore::commit_guarded`]).
+struct Guarded<'a> {
+    key: &'a [u8],
+    value: &'a [u8],
+    expected_version: i64,
+    other_put_keys: Vec<&'a [u8]>,
+    other_put_values: Vec<&'a [u8]>,
+}
+
 /// A batch that is one conditional write of one key.
 struct SingleKeyCas<'a> {
     key: &'a [u8],
@@ -290,6 +314,31 @@ impl<'a> Plan<'a> {
         lock_keys.dedup();
         plan.lock_keys = lock_keys;
         plan
+    }
+
+    /// The guarded shape: exactly one precondition, on a present key
+    /// (version >= 1) that the batch puts, plus writes of other keys.
+    fn guarded(&self) -> Option<Guarded<'a>> {
+        if self.checks.len() != 1 || self.lock_keys.len() < 2 {
+            return None;
+        }
+        let (&key, expected) = self.checks.iter().next()?;
+        let &[expected_version] = expected.as_slice() else {
+            return None;
+        };
+        let expected_version = i64::try_from(expected_version).ok().filter(|&v| v >= 1)?;
+        let index = self.put_keys.iter().position(|&put| put == key)?;
+        let mut other_put_keys = self.put_keys.clone();
+        let mut other_put_values = self.put_values.clone();
+        other_put_keys.remove(index);
+        let value = other_put_values.remove(index);
+        Some(Guarded {
+            key,
+            value,
+            expected_version,
+            other_put_keys,
+            other_put_values,
+        })
     }
 
     /// The single-key compare-and-set shape: one key, one precondition on
@@ -603,6 +652,49 @@ impl PgStore {
         }))
     }
 
+    /// One statement: the guard's compare-and-set, then the other writes if
+    /// it matched. When it did not, reads the guard's version to report the
+    /// conflict.
+    fn commit_guarded(&self, guarded: &Guarded<'_>, plan: &Plan<'_>) -> Result<(), StoreError> {
+        let commit = |error| pg_error(Operation::Commit, error);
+        let mut pooled = self.checkout(Operation::Commit)?;
+        let Connection {
+            client,
+            driver,
+            statements,
+            ..
+        } = pooled.connection();
+        let row = driver
+            .run(client.query_one(
+                &statements.guarded_write,
+                &[
+                    &guarded.value,
+                    &guarded.key,
+                    &guarded.expected_version,
+                    &guarded.other_put_keys,
+                    &guarded.other_put_values,
+                    &plan.delete_keys,
+                ],
+            ))
+            .map_err(commit)?;
+        let matched: i64 = row.try_get(0).map_err(commit)?;
+        if matched == 1 {
+            return Ok(());
+        }
+        let row = driver
+            .run(client.query_opt(&statements.get, &[&guarded.key]))
+            .map_err(commit)?;
+        let actual_version = match row {
+            Some(row) => version_from_sql(row.try_get(1).map_err(commit)?)?,
+            None => 0,
+        };
+        Err(StoreError::Conflict(Conflict::Precondition {
+            key: guarded.key.to_vec(),
+            expected_version: u64::try_from(guarded.expected_version).unwrap_or(0),
+            actual_version,
+        }))
+    }
+
     fn commit_blind(&self, plan: &Plan<'_>) -> Result<(), StoreError> {
         let commit = |error| pg_error(Operation::Commit, error);
         let mut pooled = self.checkout(Operation::Commit)?;
@@ -673,6 +765,37 @@ impl Store for PgStore {
         }))
     }
 
+    /// One statement for every key (so the answers do come from one
+    /// snapshot).
+    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Versioned>>, StoreError> {
+        tally_store::validate_keys(keys)?;
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let get = |error| pg_error(Operation::Get, error);
+        let wanted: Vec<&[u8]> = keys.to_vec();
+        let rows = self.read(Operation::Get, |connection| {
+            connection
+                .driver
+                .run(connection.client.query(&connection.statements.get_many, &[&wanted]))
+        })?;
+        let mut found: std::collections::HashMap<Vec<u8>, Versioned> =
+            std::collections::HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let key: Vec<u8> = row.try_get(0).map_err(get)?;
+            let value: Vec<u8> = row.try_get(1).map_err(get)?;
+            let version = version_from_sql(row.try_get(2).map_err(get)?)?;
+            found.insert(
+                key,
+                Versioned {
+                    value: Bytes::from(value),
+                    version,
+                },
+            );
+        }
+        Ok(keys.iter().map(|key| found.get(*key).cloned()).collect())
+    }
+
     fn scan(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Page, StoreError> {
         tally_store::validate_scan(prefix, after, limit)?;
         let scan = |error| pg_error(Operation::Scan, error);
@@ -725,6 +848,8 @@ impl Store for PgStore {
             self.commit_blind(&plan)
         } else if let Some(cas) = plan.single_key_cas() {
             self.commit_single_key_cas(&cas)
+        } else if let Some(guarded) = plan.guarded() {
+            self.commit_guarded(&guarded, &plan)
         } else if !plan.has_writes() {
             self.commit_read_only(&plan)
         } else {
@@ -816,6 +941,50 @@ mod tests {
         let mut read_only = Batch::new();
         read_only.expect_version(b"k", 1);
         assert!(Plan::new(&read_only).single_key_cas().is_none());
+    }
+
+    #[test]
+    fn a_batch_guarded_by_one_present_key_it_puts_is_one_guarded_statement() {
+        let mut shape = Batch::new();
+        shape
+            .expect_version(b"head", 3)
+            .put(b"head", b"h".to_vec())
+            .put(b"a", b"1".to_vec())
+            .delete(b"b");
+        let plan = Plan::new(&shape);
+        let guarded = plan.guarded().unwrap();
+        assert_eq!(
+            (guarded.key, guarded.value, guarded.expected_version),
+            (&b"head"[..], &b"h"[..], 3)
+        );
+        assert_eq!(guarded.other_put_keys, vec![&b"a"[..]]);
+        assert_eq!(plan.delete_keys, vec![&b"b"[..]]);
+
+        // Not this shape: an absent guard, a guard not written, two checks, one key alone.
+        let mut absent = Batch::new();
+        absent
+            .expect_absent(b"head")
+            .put(b"head", b"h".to_vec())
+            .put(b"a", b"1".to_vec());
+        assert!(Plan::new(&absent).guarded().is_none());
+        let mut unwritten = Batch::new();
+        unwritten.expect_version(b"head", 3).put(b"a", b"1".to_vec());
+        assert!(Plan::new(&unwritten).guarded().is_none());
+        let mut deleted = Batch::new();
+        deleted
+            .expect_version(b"head", 3)
+            .delete(b"head")
+            .put(b"a", b"1".to_vec());
+        assert!(Plan::new(&deleted).guarded().is_none());
+        let mut two = Batch::new();
+        two.expect_version(b"head", 3)
+            .expect_version(b"a", 1)
+            .put(b"head", b"h".to_vec())
+            .put(b"a", b"1".to_vec());
+        assert!(Plan::new(&two).guarded().is_none());
+        let mut alone = Batch::new();
+        alone.expect_version(b"head", 3).put(b"head", b"h".to_vec());
+        assert!(Plan::new(&alone).guarded().is_none());
     }
 
     #[test]

@@ -54,6 +54,8 @@ pub(crate) struct Statements {
     pub(crate) put_if_version: Statement,
     pub(crate) delete_if_version: Statement,
     pub(crate) put_if_absent: Statement,
+    pub(crate) get_many: Statement,
+    pub(crate) guarded_write: Statement,
 }
 
 /// Why a connection could not be opened.
@@ -127,6 +129,8 @@ impl Opener {
             put_if_version: prepare(&sql.put_if_version)?,
             delete_if_version: prepare(&sql.delete_if_version)?,
             put_if_absent: prepare(&sql.put_if_absent)?,
+            get_many: prepare(&sql.get_many)?,
+            guarded_write: prepare(&sql.guarded_write)?,
         };
         Ok(Connection {
             client,

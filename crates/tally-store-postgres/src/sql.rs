@@ -28,6 +28,8 @@ pub(crate) struct Sql {
     pub(crate) put_if_version: String,
     pub(crate) delete_if_version: String,
     pub(crate) put_if_absent: String,
+    pub(crate) get_many: String,
+    pub(crate) guarded_write: String,
 }
 
 /// The table that records which tables hold tally data, and their schema version.
@@ -76,6 +78,32 @@ impl Sql {
         };
         Sql {
             get: format!("SELECT value, version FROM {t} WHERE key = $1 AND value IS NOT NULL"),
+            // Every key of a get_many in one statement (one snapshot).
+            get_many: format!("SELECT key, value, version FROM {t} WHERE key = ANY($1::bytea[]) AND value IS NOT NULL"),
+            // A batch guarded by one key it also writes (the shape of a
+            // domain commit guarded by its head record), in one autocommit
+            // statement: the guard's compare-and-set (an UPDATE, which waits
+            // for a concurrent writer of the row and re-checks the version
+            // against its result), and every other write only if the guard
+            // matched. The row lock on the guard is held to the end of the
+            // statement, so no commit that writes or locks the guard can
+            // slip in between the check and the writes.
+            guarded_write: format!(
+                "WITH guard AS (
+                     UPDATE {t} SET value = $1, version = version + 1
+                     WHERE key = $2 AND version = $3 AND value IS NOT NULL
+                     RETURNING key
+                 ), tombstones AS (
+                     UPDATE {t} SET value = NULL, version = version + 1
+                     WHERE key = ANY($6::bytea[]) AND value IS NOT NULL AND EXISTS (SELECT 1 FROM guard)
+                 ), puts AS (
+                     INSERT INTO {t} AS t (key, value, version)
+                     SELECT k, v, 1 FROM unnest($4::bytea[], $5::bytea[]) AS u(k, v)
+                     WHERE EXISTS (SELECT 1 FROM guard)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = t.version + 1
+                 )
+                 SELECT count(*) FROM guard"
+            ),
             scan_from_prefix_bounded: scan(">=", true),
             scan_from_prefix_unbounded: scan(">=", false),
             scan_after_bounded: scan(">", true),

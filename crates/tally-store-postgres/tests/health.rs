@@ -244,12 +244,13 @@ fn a_checked_commit_that_lost_its_connection_before_commit_runs_again_once() {
         )
         .unwrap();
     std::thread::scope(|scope| {
-        // Two keys and a precondition: the multi-statement path. It blocks
-        // in its first statement, on the row lock `holder` has.
+        // Two keys and two preconditions: the multi-statement path. It
+        // blocks in its first statement, on the row lock `holder` has.
         let committer = scope.spawn(|| {
             let mut batch = Batch::new();
             batch
                 .expect_version(b"a", version)
+                .expect_absent(b"b")
                 .put(b"a", b"after".to_vec())
                 .put(b"b", b"also".to_vec());
             temp.commit(batch)
@@ -316,4 +317,54 @@ fn a_one_statement_commit_that_lost_its_connection_is_reported_not_retried() {
     // Here it was not applied (the server aborted it), and nothing retried it.
     let found = temp.get(b"a").unwrap().unwrap();
     assert_eq!((&found.value[..], found.version), (&b"before"[..], version));
+}
+
+#[test]
+fn a_guarded_commit_that_lost_its_connection_is_reported_not_retried() {
+    let Some(url) = support::url("a_guarded_commit_that_lost_its_connection_is_reported_not_retried") else {
+        return;
+    };
+    let (temp, name, version) = store_with_key(&url, "lost_guarded", b"a");
+    let mut admin = support::admin(&url);
+    let mut killer = support::admin(&url);
+    let mut holder = admin.transaction().unwrap();
+    holder
+        .execute(
+            &format!("SELECT 1 FROM \"{}\" WHERE key = $1 FOR UPDATE", temp.store().table()),
+            &[&&b"a"[..]],
+        )
+        .unwrap();
+    let outcome = std::thread::scope(|scope| {
+        // One precondition on a key it writes, and another write: the
+        // guarded single statement, which blocks on the guard's row lock.
+        let committer = scope.spawn(|| {
+            let mut batch = Batch::new();
+            batch
+                .expect_version(b"a", version)
+                .put(b"a", b"after".to_vec())
+                .put(b"b", b"also".to_vec());
+            temp.commit(batch)
+        });
+        let pid = backend_waiting_for_a_lock(&mut killer, &name, None, || committer.is_finished());
+        killer
+            .execute("SELECT pg_terminate_backend($1, 10000)", &[&pid])
+            .unwrap();
+        let outcome = committer.join().unwrap();
+        holder.rollback().unwrap();
+        outcome
+    });
+    let error = outcome.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            StoreError::Backend {
+                operation: Operation::Commit,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    let found = temp.get(b"a").unwrap().unwrap();
+    assert_eq!((&found.value[..], found.version), (&b"before"[..], version));
+    assert_eq!(temp.get(b"b").unwrap(), None, "all of it or nothing");
 }

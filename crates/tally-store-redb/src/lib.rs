@@ -497,6 +497,26 @@ impl Store for RedbStore {
         }))
     }
 
+    /// Every key in one read transaction (one snapshot).
+    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Versioned>>, StoreError> {
+        tally_store::validate_keys(keys)?;
+        let get_error = |error: redb::Error| backend_error(Operation::Get, error);
+        let txn = self.db.begin_read().map_err(|e| get_error(e.into()))?;
+        let data = txn.open_table(DATA).map_err(|e| get_error(e.into()))?;
+        keys.iter()
+            .map(|key| {
+                let found = data.get(*key).map_err(|e| get_error(e.into()))?;
+                Ok(found.map(|guard| {
+                    let (version, value) = guard.value();
+                    Versioned {
+                        value: Bytes::copy_from_slice(value),
+                        version,
+                    }
+                }))
+            })
+            .collect()
+    }
+
     fn scan(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Page, StoreError> {
         tally_store::validate_scan(prefix, after, limit)?;
         let scan_error = |error: redb::Error| backend_error(Operation::Scan, error);

@@ -22,6 +22,9 @@ impl Store for TempRedb {
     fn commit(&self, batch: Batch) -> Result<(), StoreError> {
         self.store.commit(batch)
     }
+    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Versioned>>, StoreError> {
+        self.store.get_many(keys)
+    }
 }
 
 fn temp_store(durability: Durability) -> TempRedb {

@@ -87,7 +87,8 @@
 //!
 //! # How a call runs
 //!
-//! - `get` is one `HMGET`.
+//! - `get` is one `HMGET`; `get_many` one pipeline of `HMGET`s (one round
+//!   trip, not one snapshot).
 //! - `scan` is one script run: `ZRANGEBYLEX` for the page, then an `HMGET`
 //!   of each key.
 //! - `commit` is one `EVALSHA` of the commit script (loaded at connect),
@@ -465,6 +466,50 @@ impl RedisStore {
         }
     }
 
+    /// Sends a pipeline of `replies` read-only commands packed in `request`
+    /// and reads every reply, on one pooled connection: one round trip.
+    /// Resent once on a fresh connection if it could not be sent or a reply
+    /// was lost (it only reads). A server error reply to any command is
+    /// returned as the inner `Err` of that reply.
+    fn exchange_reads(
+        &self,
+        operation: Operation,
+        request: &[u8],
+        replies: usize,
+    ) -> Result<Vec<Result<Value, ServerRefusal>>, StoreError> {
+        let mut resent = false;
+        'attempt: loop {
+            let mut pooled = self.pool.get().map_err(|error| checkout_error(operation, error))?;
+            let connection = pooled.connection();
+            if let Err(error) = connection.send_packed_command(request) {
+                pooled.discard();
+                if resent {
+                    return Err(backend(operation, error));
+                }
+                resent = true;
+                continue;
+            }
+            let mut answers = Vec::with_capacity(replies);
+            while answers.len() < replies {
+                match connection.recv_response() {
+                    Ok(Value::ServerError(error)) => answers.push(Err(ServerRefusal(error.into()))),
+                    Ok(value) => answers.push(Ok(value)),
+                    Err(error) => {
+                        // The rest of the replies may still come: nobody may
+                        // inherit this connection.
+                        pooled.discard();
+                        if !resent && error.is_connection_dropped() {
+                            resent = true;
+                            continue 'attempt;
+                        }
+                        return Err(backend(operation, error));
+                    }
+                }
+            }
+            return Ok(answers);
+        }
+    }
+
     /// Runs a script by its SHA, and by its text if the server has lost it
     /// (`NOSCRIPT`: nothing ran).
     fn run_script(
@@ -560,6 +605,34 @@ impl Store for RedisStore {
             (Some(version), Some(value), None) => versioned(key, version, value),
             _ => Err(corrupt("HMGET of two fields did not answer two values".to_owned())),
         }
+    }
+
+    /// One pipeline of `HMGET`s: one round trip for every key.
+    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Versioned>>, StoreError> {
+        tally_store::validate_keys(keys)?;
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let operation = Operation::Get;
+        let mut pipeline = redis::pipe();
+        for key in keys {
+            pipeline.cmd("HMGET").arg(self.layout.data_key(key)).arg("n").arg("v");
+        }
+        let replies = self.exchange_reads(operation, &pipeline.get_packed_pipeline(), keys.len())?;
+        keys.iter()
+            .zip(replies)
+            .map(|(key, reply)| {
+                let reply = reply.map_err(|refusal| refusal_error(operation, refusal))?;
+                let Value::Array(fields) = reply else {
+                    return Err(corrupt(format!("HMGET answered {reply:?}")));
+                };
+                let mut fields = fields.into_iter();
+                match (fields.next(), fields.next(), fields.next()) {
+                    (Some(version), Some(value), None) => versioned(key, version, value),
+                    _ => Err(corrupt("HMGET of two fields did not answer two values".to_owned())),
+                }
+            })
+            .collect()
     }
 
     fn scan(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Page, StoreError> {

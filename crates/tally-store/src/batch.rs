@@ -22,6 +22,9 @@ pub const MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
 /// The most entries one [`scan`](crate::Store::scan) returns.
 pub const MAX_SCAN_LIMIT: usize = 10_000;
 
+/// The most keys one [`get_many`](crate::Store::get_many) reads.
+pub const MAX_GET_MANY_KEYS: usize = 10_000;
+
 /// One write in a [`Batch`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
@@ -210,6 +213,18 @@ pub fn validate_key(key: &[u8]) -> Result<(), InvalidRequest> {
         });
     }
     Ok(())
+}
+
+/// Checks a [`get_many`](crate::Store::get_many) request: at most
+/// [`MAX_GET_MANY_KEYS`] keys, each within [`MAX_KEY_BYTES`].
+pub fn validate_keys(keys: &[&[u8]]) -> Result<(), InvalidRequest> {
+    if keys.len() > MAX_GET_MANY_KEYS {
+        return Err(InvalidRequest::TooManyKeys {
+            count: keys.len(),
+            max_count: MAX_GET_MANY_KEYS,
+        });
+    }
+    keys.iter().try_for_each(|key| validate_key(key))
 }
 
 /// Checks a scan request (prefix, cursor and page size) against the limits.

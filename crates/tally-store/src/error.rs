@@ -204,6 +204,15 @@ pub enum InvalidRequest {
         /// The limit.
         max_bytes: usize,
     },
+    /// A [`get_many`](crate::Store::get_many) asked for more than
+    /// [`MAX_GET_MANY_KEYS`](crate::MAX_GET_MANY_KEYS) keys.
+    #[error("get_many of {count} keys exceeds the limit of {max_count}")]
+    TooManyKeys {
+        /// The keys asked for.
+        count: usize,
+        /// The limit.
+        max_count: usize,
+    },
     /// A scan asked for zero entries, or for more than
     /// [`MAX_SCAN_LIMIT`](crate::MAX_SCAN_LIMIT).
     #[error("scan limit {limit} is outside 1..={max_limit}")]

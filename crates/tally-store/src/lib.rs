@@ -75,7 +75,8 @@
 //!
 //! Keys are at most [`MAX_KEY_BYTES`], values at most [`MAX_VALUE_BYTES`], a
 //! batch at most [`MAX_BATCH_ENTRIES`] operations and preconditions and
-//! [`MAX_BATCH_BYTES`] bytes, a scan page at most [`MAX_SCAN_LIMIT`] entries.
+//! [`MAX_BATCH_BYTES`] bytes, a scan page at most [`MAX_SCAN_LIMIT`] entries,
+//! a [`Store::get_many`] at most [`MAX_GET_MANY_KEYS`] keys.
 //! Requests beyond them fail with [`StoreError::Invalid`] before any I/O.
 
 #![forbid(unsafe_code)]
@@ -93,8 +94,8 @@ pub mod testkit;
 pub mod txn;
 
 pub use batch::{
-    Batch, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, MAX_KEY_BYTES, MAX_SCAN_LIMIT, MAX_VALUE_BYTES, Op, Precondition,
-    validate_key, validate_scan,
+    Batch, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, MAX_GET_MANY_KEYS, MAX_KEY_BYTES, MAX_SCAN_LIMIT, MAX_VALUE_BYTES, Op,
+    Precondition, validate_key, validate_keys, validate_scan,
 };
 pub use error::{BoxError, Conflict, InvalidRequest, Operation, StoreError};
 pub use faulty::{Fault, FaultyStore, InjectedFault, Timing};

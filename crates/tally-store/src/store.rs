@@ -50,7 +50,10 @@ impl Page {
 
 /// An ordered, versioned key-value store with atomic conditional commits.
 ///
-/// This is the whole contract every tally backend keeps (MemStore, redb,
+/// Three required methods ([`get`](Store::get), [`scan`](Store::scan),
+/// [`commit`](Store::commit)) and one provided ([`get_many`](Store::get_many),
+/// which a backend may override to save round trips). This is the whole
+/// contract every tally backend keeps (MemStore, redb,
 /// PostgreSQL, Redis, or a host's own); [`testkit`](crate::testkit) checks it.
 ///
 /// - **Keys** are byte strings of at most [`MAX_KEY_BYTES`](crate::MAX_KEY_BYTES),
@@ -106,6 +109,24 @@ pub trait Store: Send + Sync {
     /// - [`StoreError::Backend`]: the backend failed; the batch may or may not
     ///   have been applied (a lost acknowledgement). Read before retrying.
     fn commit(&self, batch: Batch) -> Result<(), StoreError>;
+
+    /// Reads every key of `keys`: one answer per key, in order, each what
+    /// [`get`](Store::get) would answer (a key may appear more than once).
+    ///
+    /// The answers are not promised to come from one snapshot: like the
+    /// pages of a scan, each may reflect a different moment (a backend may
+    /// do better). The provided implementation calls `get` once per key;
+    /// backends that pay a round trip per call (PostgreSQL, Redis)
+    /// override it to read everything in one.
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] for more than
+    /// [`MAX_GET_MANY_KEYS`](crate::MAX_GET_MANY_KEYS) keys or an over-long
+    /// key (before any read); otherwise as [`get`](Store::get).
+    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Versioned>>, StoreError> {
+        crate::batch::validate_keys(keys)?;
+        keys.iter().map(|key| self.get(key)).collect()
+    }
 }
 
 /// Smart pointers to a store are stores: `&S`, `Arc<S>` and `Box<S>` (also
@@ -121,6 +142,9 @@ macro_rules! forward_store {
             }
             fn commit(&self, batch: Batch) -> Result<(), StoreError> {
                 (**self).commit(batch)
+            }
+            fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Versioned>>, StoreError> {
+                (**self).get_many(keys)
             }
         }
     )+};

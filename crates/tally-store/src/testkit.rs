@@ -162,6 +162,7 @@ pub const CHECKS: &[&str] = &[
     "multi_key_transactions_never_lose_an_update",
     "write_skew_is_impossible",
     "disjoint_writers_never_conflict",
+    "get_many_answers_each_key_as_get_does",
 ];
 
 /// Runs every check, each on a fresh store from `make`.
@@ -182,6 +183,7 @@ pub fn run_all<S: Store, F: FnMut() -> S>(mut make: F, config: &Config) {
     multi_key_transactions_never_lose_an_update(&make(), config);
     write_skew_is_impossible(&make(), config);
     disjoint_writers_never_conflict(&make(), config);
+    get_many_answers_each_key_as_get_does(&make());
 }
 
 /// Writes one tested `#[test]` function per conformance check.
@@ -234,6 +236,7 @@ macro_rules! __conformance_each {
         $crate::__conformance_one!($make, multi_key_transactions_never_lose_an_update, $config);
         $crate::__conformance_one!($make, write_skew_is_impossible, $config);
         $crate::__conformance_one!($make, disjoint_writers_never_conflict, $config);
+        $crate::__conformance_one!($make, get_many_answers_each_key_as_get_does);
     };
 }
 
@@ -341,6 +344,55 @@ pub fn absent_keys_read_as_none<S: Store + ?Sized>(store: &S) {
     let page = must(store.scan(b"", None, 10), "scan of an empty store");
     assert!(page.entries.is_empty(), "a fresh store must scan empty, got {page:?}");
     assert!(!page.more, "an empty scan has no more pages");
+}
+
+/// [`Store::get_many`] answers every key in order, as `get` does: present,
+/// absent, deleted, repeated, the empty key, none at all; and refuses too
+/// many keys or an over-long key.
+pub fn get_many_answers_each_key_as_get_does<S: Store + ?Sized>(store: &S) {
+    put(store, b"a", b"1");
+    put(store, b"b", b"2");
+    put(store, b"gone", b"3");
+    put(store, b"", b"empty");
+    let mut batch = Batch::new();
+    batch.delete(b"gone");
+    must(store.commit(batch), "delete");
+    let keys: [&[u8]; 6] = [b"b", b"missing", b"a", b"gone", b"b", b""];
+    let many = must(store.get_many(&keys), "get_many");
+    assert_eq!(many.len(), keys.len(), "one answer per key");
+    for (key, answer) in keys.iter().zip(&many) {
+        assert_eq!(
+            answer,
+            &must(store.get(key), "get"),
+            "get_many of {key:?} differs from get"
+        );
+    }
+    assert_eq!(many[0].as_ref().map(|v| &v.value[..]), Some(&b"2"[..]));
+    assert_eq!(many[1], None);
+    assert_eq!(many[3], None, "a deleted key is absent");
+    assert!(must(store.get_many(&[]), "get_many of nothing").is_empty());
+    let long = vec![0u8; MAX_KEY_BYTES + 1];
+    assert!(
+        matches!(
+            store.get_many(&[b"a", &long]),
+            Err(StoreError::Invalid(InvalidRequest::KeyTooLong { .. }))
+        ),
+        "an over-long key must be refused"
+    );
+    let key = b"a".as_slice();
+    let too_many = vec![key; crate::MAX_GET_MANY_KEYS + 1];
+    assert!(
+        matches!(
+            store.get_many(&too_many),
+            Err(StoreError::Invalid(InvalidRequest::TooManyKeys { .. }))
+        ),
+        "more than MAX_GET_MANY_KEYS keys must be refused"
+    );
+    let most = vec![key; crate::MAX_GET_MANY_KEYS];
+    assert_eq!(
+        must(store.get_many(&most), "get_many at the limit").len(),
+        crate::MAX_GET_MANY_KEYS
+    );
 }
 
 /// A write gives a version `>= 1` that every read reports; each later write

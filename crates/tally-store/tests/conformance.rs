@@ -29,7 +29,7 @@ fn an_unconfigured_service_fails_when_services_are_required() {
 
 #[test]
 fn run_all_covers_every_listed_check() {
-    assert_eq!(tally_store::testkit::CHECKS.len(), 16);
+    assert_eq!(tally_store::testkit::CHECKS.len(), 17);
     let config = tally_store::testkit::Config {
         cas_threads: 2,
         cas_increments_per_thread: 100,

@@ -95,4 +95,7 @@ impl Store for TempPg {
     fn commit(&self, batch: Batch) -> Result<(), StoreError> {
         self.store().commit(batch)
     }
+    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Versioned>>, StoreError> {
+        self.store().get_many(keys)
+    }
 }

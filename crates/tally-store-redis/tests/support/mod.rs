@@ -108,6 +108,9 @@ impl Store for TempRedis {
     fn commit(&self, batch: Batch) -> Result<(), StoreError> {
         self.store().commit(batch)
     }
+    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Versioned>>, StoreError> {
+        self.store().get_many(keys)
+    }
 }
 
 /// A one-key put.

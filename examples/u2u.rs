@@ -1,0 +1,90 @@
+//! `u2u`: TiMPE's load tool `u2u_transactions`, grown up, on tally-ledger's
+//! user-to-user API.
+//!
+//! ```text
+//! cargo run --release --example u2u --features ledger,redb,postgres -- --store redb:/tmp/u2u.redb seed
+//! cargo run --release --example u2u --features ledger,redb,postgres -- --store redb:/tmp/u2u.redb run -t 200 -c 100
+//! cargo run --release --example u2u --features ledger,redb,postgres -- --store redb:/tmp/u2u.redb report --json
+//! ```
+//!
+//! Commands (the format is documented in `tally::ledger::u2u`):
+//! `seed`, `run [-t N] [-c C] [-i] [--from A --to B]`, `process`,
+//! `report [--json]`; `--store mem|redb:PATH|postgres:URL` (default `mem`,
+//! a fresh store in memory, on which `run` seeds first). Several `run`s may
+//! share one PostgreSQL database at once, after one `seed`.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tally::ledger::u2u::{self, Command, Invocation};
+use tally::ledger::users::Users;
+use tally::postgres::PgStore;
+use tally::redb::RedbStore;
+use tally::store::{MemStore, Store};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let invocation = match u2u::parse_args(&args) {
+        Ok(invocation) => invocation,
+        Err(message) => {
+            eprintln!("u2u: {message}\n{}", u2u::USAGE);
+            std::process::exit(2);
+        }
+    };
+    let spec = invocation.store.clone();
+    let outcome = if spec == "mem" {
+        execute(&Users::new(MemStore::new()), &invocation, true)
+    } else if let Some(path) = spec.strip_prefix("redb:") {
+        match RedbStore::open(path) {
+            Ok(store) => execute(&Users::new(store), &invocation, false),
+            Err(error) => Err(format!("cannot open the store {spec:?}: {error}")),
+        }
+    } else if let Some(url) = spec.strip_prefix("postgres:") {
+        match PgStore::connect(url) {
+            Ok(store) => execute(&Users::new(store), &invocation, false),
+            Err(error) => Err(format!("cannot open the store {spec:?}: {error}")),
+        }
+    } else {
+        Err(format!("unknown store {spec:?}\n{}", u2u::USAGE))
+    };
+    if let Err(message) = outcome {
+        eprintln!("u2u: {message}");
+        std::process::exit(1);
+    }
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| u64::try_from(since.as_nanos()).unwrap_or(u64::MAX))
+}
+
+fn execute<S: Store>(users: &Users<S>, invocation: &Invocation, in_memory: bool) -> Result<(), String> {
+    let failed = |error: tally::ledger::LedgerError| error.to_string();
+    match &invocation.command {
+        Command::Seed => print!("{}", u2u::seed(users, now_ns()).map_err(failed)?),
+        Command::Run(options) => {
+            if in_memory {
+                // A fresh memory store has nobody to send from.
+                print!("{}", u2u::seed(users, now_ns()).map_err(failed)?);
+            }
+            let bar = ProgressBar::with_draw_target(Some(options.transfers), ProgressDrawTarget::stderr());
+            if let Ok(style) = ProgressStyle::with_template("{elapsed_precise} [{wide_bar}] {pos}/{len} {per_sec}") {
+                bar.set_style(style);
+            }
+            let report = u2u::run(users, options, &now_ns, &|done| bar.inc(done)).map_err(failed)?;
+            bar.finish_and_clear();
+            println!("{report}");
+        }
+        Command::Process => println!("{}", u2u::process_all(users, now_ns()).map_err(failed)?),
+        Command::Report { json } => {
+            let report = users.report().map_err(failed)?;
+            if *json {
+                println!("{}", u2u::report_json(&report));
+            } else {
+                println!("{}", u2u::report_text(&report));
+            }
+        }
+    }
+    Ok(())
+}
