@@ -9,7 +9,7 @@
 //!
 //! Commands (the format is documented in `tally::ledger::u2u`):
 //! `seed`, `run [-t N] [-c C] [-i] [--from A --to B]`, `process`,
-//! `report [--json]`; `--store mem|redb:PATH|postgres:URL` (default `mem`,
+//! `report [--json]`; `--store mem|redb:PATH|postgres:URL|etcd:HOST:PORT,...` (default `mem`,
 //! a fresh store in memory, on which `run` seeds first). Several `run`s may
 //! share one PostgreSQL database at once, after one `seed`.
 
@@ -44,6 +44,8 @@ fn main() {
             Ok(store) => execute(&Users::new(store), &invocation, false),
             Err(error) => Err(format!("cannot open the store {spec:?}: {error}")),
         }
+    } else if let Some(endpoints) = spec.strip_prefix("etcd:") {
+        open_etcd(endpoints).and_then(|store| execute(&Users::new(store), &invocation, false))
     } else {
         Err(format!("unknown store {spec:?}\n{}", u2u::USAGE))
     };
@@ -51,6 +53,28 @@ fn main() {
         eprintln!("u2u: {message}");
         std::process::exit(1);
     }
+}
+
+/// An etcd cluster (`--store etcd:HOST:PORT,...`), keys under `tally-u2u/`.
+/// The cluster must take transactions of up to 1,024 operations
+/// (`--max-txn-ops=1024`, as `crates/tally-store-etcd/tests/etcd-cluster.sh`
+/// starts it): a batch of the sweep can write that many records.
+#[cfg(feature = "etcd")]
+fn open_etcd(endpoints: &str) -> Result<tally::etcd::EtcdStore, String> {
+    let options = tally::etcd::EtcdOptions {
+        prefix: b"tally-u2u/".to_vec(),
+        server_limits: tally::etcd::EtcdLimits::RAISED,
+        ..Default::default()
+    };
+    tally::etcd::EtcdStore::connect_with(endpoints, options)
+        .map_err(|error| format!("cannot open the store etcd:{endpoints}: {error}"))
+}
+
+#[cfg(not(feature = "etcd"))]
+fn open_etcd(endpoints: &str) -> Result<MemStore, String> {
+    Err(format!(
+        "--store etcd:{endpoints} needs the etcd feature: cargo run --features ledger,redb,postgres,etcd --example u2u -- --store etcd:HOST:PORT,..."
+    ))
 }
 
 fn now_ns() -> u64 {

@@ -73,7 +73,7 @@ pub const RETRIES_MAX: u32 = 20;
 const SWEEP_LIMIT: usize = 100_000;
 
 /// The usage line.
-pub const USAGE: &str = "usage: u2u [--store mem|redb:PATH|postgres:URL] seed\n       \
+pub const USAGE: &str = "usage: u2u [--store mem|redb:PATH|postgres:URL|etcd:HOST:PORT,...] seed\n       \
     u2u [--store ...] run [-t N] [-c C] [-i] [--from A --to B]\n       \
     u2u [--store ...] process\n       \
     u2u [--store ...] report [--json]";
@@ -81,7 +81,7 @@ pub const USAGE: &str = "usage: u2u [--store mem|redb:PATH|postgres:URL] seed\n 
 /// A parsed command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invocation {
-    /// The store: `mem`, `redb:PATH` or `postgres:URL` (the caller opens it).
+    /// The store: `mem`, `redb:PATH`, `postgres:URL` or `etcd:HOST:PORT,...` (the caller opens it).
     pub store: String,
     /// What to do.
     pub command: Command,
