@@ -2,56 +2,33 @@
 //! compare-and-set increments must end at exactly 10,000.
 //!
 //! The workers are this same test binary, re-executed to run the ignored
-//! test `cas_worker_child`.
+//! test `cas_worker_child` (see `tally_store::testkit::run_worker_processes`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 mod support;
 
-use std::process::{Command, Stdio};
-
-use tally_store::{RetryPolicy, Store, StoreError, transact};
+use tally_store::testkit::{cas_increment_worker, counter_value, run_worker_processes};
 use tally_store_postgres::{PgOptions, PgStore};
 
 const TABLE_ENV: &str = "TALLY_PG_CAS_CHILD_TABLE";
-const COUNTER: &[u8] = b"counter";
-const PROCESSES: u64 = 2;
+const PROCESSES: usize = 2;
 const INCREMENTS_PER_PROCESS: u64 = 5_000;
 
-fn read_counter(store: &PgStore) -> u64 {
-    store
-        .get(COUNTER)
-        .unwrap()
-        .map_or(0, |found| u64::from_be_bytes(found.value[..].try_into().unwrap()))
-}
-
-/// One worker: 5,000 increments, each a read of the counter and a commit
-/// that expects the version it read, retried on conflict.
+/// One worker: its share of the increments, each a read of the counter and
+/// a commit that expects the version it read, retried on conflict.
 #[test]
 #[ignore = "a worker of `two_processes_never_lose_an_increment`, which runs it in child processes"]
 fn cas_worker_child() {
     let url = std::env::var(support::URL_ENV).expect("run by two_processes_never_lose_an_increment only");
     let table = std::env::var(TABLE_ENV).expect("run by two_processes_never_lose_an_increment only");
-    let store = PgStore::connect_with(
-        &url,
-        PgOptions {
-            table,
-            pool_size: 1,
-            ..PgOptions::default()
-        },
-    )
-    .unwrap();
-    let policy = RetryPolicy::default().with_max_attempts(10_000);
-    for _ in 0..INCREMENTS_PER_PROCESS {
-        transact(&store, &policy, |txn| -> Result<(), StoreError> {
-            let current = txn
-                .get(COUNTER)?
-                .map_or(0, |value| u64::from_be_bytes(value[..].try_into().unwrap()));
-            txn.put(COUNTER, (current + 1).to_be_bytes().to_vec());
-            Ok(())
-        })
-        .unwrap();
-    }
+    let options = PgOptions {
+        table,
+        pool_size: 1,
+        ..PgOptions::default()
+    };
+    let store = PgStore::connect_with(&url, options).unwrap();
+    cas_increment_worker(&store, INCREMENTS_PER_PROCESS);
 }
 
 #[test]
@@ -60,22 +37,13 @@ fn two_processes_never_lose_an_increment() {
         return;
     };
     let temp = support::TempPg::new(&url, "procs");
-    let exe = std::env::current_exe().unwrap();
-    let children: Vec<_> = (0..PROCESSES)
-        .map(|_| {
-            Command::new(&exe)
-                .args(["--exact", "cas_worker_child", "--ignored", "--test-threads=1"])
-                .env(support::URL_ENV, &url)
-                .env(TABLE_ENV, temp.store().table())
-                .stdout(Stdio::null())
-                .stderr(Stdio::inherit())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for mut child in children {
-        let status = child.wait().unwrap();
-        assert!(status.success(), "a worker process failed: {status}");
-    }
-    assert_eq!(read_counter(temp.store()), PROCESSES * INCREMENTS_PER_PROCESS);
+    run_worker_processes(
+        "cas_worker_child",
+        PROCESSES,
+        &[(support::URL_ENV, &url), (TABLE_ENV, temp.store().table())],
+    );
+    let total = PROCESSES as u64 * INCREMENTS_PER_PROCESS;
+    let (value, version) = counter_value(temp.store());
+    assert_eq!(value, total);
+    assert!(version >= total, "each increment raised the version; it is {version}");
 }

@@ -1104,3 +1104,70 @@ pub fn disjoint_writers_never_conflict<S: Store + ?Sized>(store: &S, config: &Co
         "every key holds its writer's last value"
     );
 }
+
+/// The key [`cas_increment_worker`] and [`counter_value`] use.
+pub const PROCESS_COUNTER_KEY: &[u8] = b"processes/counter";
+
+/// The worker of a cross-process check: `increments` times, reads
+/// [`PROCESS_COUNTER_KEY`] and writes it back plus one in a
+/// [`transact`](crate::transact) (a commit that expects the version it
+/// read), retried on conflict.
+///
+/// Run it in several OS processes on one shared store (see
+/// [`run_worker_processes`]), then [`counter_value`] must be exactly the
+/// sum of their increments: a lost or doubled increment means the backend
+/// let two processes commit against the same version.
+pub fn cas_increment_worker<S: Store + ?Sized>(store: &S, increments: u64) {
+    use crate::txn::{RetryPolicy, transact};
+    let policy = RetryPolicy::default().with_max_attempts(100_000);
+    for _ in 0..increments {
+        let outcome = transact(store, &policy, |txn| -> Result<(), StoreError> {
+            let current = txn.get(PROCESS_COUNTER_KEY)?.map_or(0, |value| {
+                u64::from_be_bytes(value[..].try_into().expect("the counter is 8 bytes"))
+            });
+            txn.put(PROCESS_COUNTER_KEY, (current + 1).to_be_bytes().to_vec());
+            Ok(())
+        });
+        must(outcome, "a cross-process increment");
+    }
+}
+
+/// The value and version of [`PROCESS_COUNTER_KEY`] (`(0, 0)` when absent).
+pub fn counter_value<S: Store + ?Sized>(store: &S) -> (u64, u64) {
+    match must(store.get(PROCESS_COUNTER_KEY), "get of the counter") {
+        Some(found) => {
+            let bytes: [u8; 8] = found.value[..].try_into().expect("the counter is 8 bytes");
+            (u64::from_be_bytes(bytes), found.version)
+        }
+        None => (0, 0),
+    }
+}
+
+/// Runs the ignored test `worker_test` of the current test binary in
+/// `processes` child processes at once, each with the environment `env`
+/// added, and waits for all of them; panics if any fails.
+///
+/// This is how a backend's tests put several OS processes on one store: the
+/// test binary re-executes itself to run a worker test that is `#[ignore]`d
+/// in normal runs and reads its store's address from the environment.
+pub fn run_worker_processes(worker_test: &str, processes: usize, env: &[(&str, &str)]) {
+    use std::process::{Command, Stdio};
+    let exe = must(std::env::current_exe(), "the path of the test binary");
+    let children: Vec<_> = (0..processes)
+        .map(|_| {
+            let mut command = Command::new(&exe);
+            command
+                .args(["--exact", worker_test, "--ignored", "--test-threads=1"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit());
+            for (name, value) in env {
+                command.env(name, value);
+            }
+            must(command.spawn(), "spawning a worker process")
+        })
+        .collect();
+    for mut child in children {
+        let status = must(child.wait(), "waiting for a worker process");
+        assert!(status.success(), "worker process {worker_test} failed: {status}");
+    }
+}
