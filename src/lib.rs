@@ -55,8 +55,9 @@
 //! (`RetryPolicy` says how often and how patiently), so threads, and
 //! processes sharing one database, never lose or half-apply an update. A
 //! commit whose acknowledgement is lost may still have been applied, which
-//! is why every domain call is keyed by an id the caller picks and can be
-//! repeated safely.
+//! is why the domain shells key their writes by ids the caller picks (or
+//! offer an idempotent form, such as petri's `dispatch_command`): the call
+//! can be repeated after such an error and applies nothing twice.
 //!
 //! Which backend:
 //!
@@ -573,7 +574,6 @@ store.commit(batch)?; // on a quorum's disks
 ```
 "####
 )]
-
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
