@@ -2,6 +2,7 @@
 //!
 //! ```sh
 //! cargo run --release --example channel --features channel,redb
+//! cargo run --example channel --features channel,redb -- --help
 //! ```
 //!
 //! The receiver learns from the contract's events that a channel opened,
@@ -123,7 +124,30 @@ fn show<S: Store>(book: &ChannelBook<S>, key: &ChannelKey, outcome: &StateUpdate
     Ok(())
 }
 
+const HELP: &str = "\
+channel: a payment-channel receiver's view, persisted in a redb file in a temporary directory.
+
+usage: cargo run --features channel,redb --example channel
+       channel [--help]
+
+It takes no options: it opens a channel from the contract's events, takes
+good, duplicate, too-large and forged payments, prints what pg-machinomy
+would have answered and the channel's status after each, and finally sees
+the sender start settling.
+";
+
 fn main() -> Result<(), Box<dyn Error>> {
+    match std::env::args().nth(1).as_deref() {
+        None => {}
+        Some("--help" | "-h") => {
+            print!("{HELP}");
+            return Ok(());
+        }
+        Some(other) => {
+            eprintln!("channel: unknown argument {other:?}\n\n{HELP}");
+            std::process::exit(2);
+        }
+    }
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("channels.redb");
     let book = ChannelBook::new(RedbStore::open(&path)?);

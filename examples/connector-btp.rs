@@ -10,7 +10,8 @@
 //! `--peer NAME:TOKEN[:FUNDS]` admits a peer (`ilp-plugin-btp` with
 //! `server: "btp+ws://NAME:TOKEN@127.0.0.1:7768"`) and credits FUNDS we hold
 //! with it; `--route PREFIX=NAME` sends payments for PREFIX to NAME;
-//! `--seconds N` stops after N seconds (default: run until killed).
+//! `--seconds N` stops after N seconds (default: run until killed);
+//! `--help` prints the options.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -21,6 +22,37 @@ use tally::connector::websocket::{PeerAuth, serve};
 use tally::connector::{AccountConfig, AccountId, Connector, ConnectorConfig, WorkerId};
 use tally::store::MemStore;
 
+const HELP: &str = "\
+connector-btp: an Interledger connector speaking BTP 2.0 over WebSocket, on a store in memory.
+
+usage: cargo run --features connector-websocket --example connector-btp -- [OPTIONS]
+       connector-btp [--listen ADDR] [--address ILP-ADDRESS] [--peer NAME:TOKEN[:FUNDS]]...
+                     [--route PREFIX=NAME]... [--seconds N]
+
+options:
+  --listen ADDR             the socket address to listen on (default 127.0.0.1:7768)
+  --address ILP-ADDRESS     this connector's ILP address (default test.hub)
+  --peer NAME:TOKEN[:FUNDS] admit a peer that logs in as NAME with TOKEN
+                            (ilp-plugin-btp with server \"btp+ws://NAME:TOKEN@127.0.0.1:7768\")
+                            and credit FUNDS we hold with it (default 0); repeatable
+  --route PREFIX=NAME       send payments for addresses under PREFIX to peer NAME; repeatable
+  --seconds N               stop after N seconds (default: run until killed)
+  -h, --help                print this text
+
+For example:
+  cargo run --features connector-websocket --example connector-btp -- \\
+      --peer alice:alice-token --peer bob:bob-token:1000 --route test.bob=bob
+prints \"listening on ws://127.0.0.1:7768 as test.hub\" and serves until killed.
+";
+
+/// What the command line asks for.
+enum Parsed {
+    /// `--help`: print [`HELP`].
+    Help,
+    /// Serve with these options.
+    Run(Options),
+}
+
 struct Options {
     listen: String,
     address: String,
@@ -29,7 +61,7 @@ struct Options {
     seconds: Option<u64>,
 }
 
-fn parse() -> Result<Options, String> {
+fn parse() -> Result<Parsed, String> {
     let mut options = Options {
         listen: "127.0.0.1:7768".into(),
         address: "test.hub".into(),
@@ -41,6 +73,7 @@ fn parse() -> Result<Options, String> {
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
+            "--help" | "-h" => return Ok(Parsed::Help),
             "--listen" => options.listen = value()?,
             "--address" => options.address = value()?,
             "--seconds" => options.seconds = Some(value()?.parse().map_err(|e| format!("--seconds: {e}"))?),
@@ -63,10 +96,10 @@ fn parse() -> Result<Options, String> {
                     .ok_or(format!("--route {text}: expected PREFIX=NAME"))?;
                 options.routes.push((prefix.into(), name.into()));
             }
-            other => return Err(format!("unknown argument {other}")),
+            other => return Err(format!("unknown argument {other:?}")),
         }
     }
-    Ok(options)
+    Ok(Parsed::Run(options))
 }
 
 fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
@@ -107,7 +140,18 @@ fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn main() -> ExitCode {
-    match parse().map_err(Into::into).and_then(run) {
+    let options = match parse() {
+        Ok(Parsed::Run(options)) => options,
+        Ok(Parsed::Help) => {
+            print!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Err(problem) => {
+            eprintln!("connector-btp: {problem}\n\n{HELP}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("connector-btp: {error}");

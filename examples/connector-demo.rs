@@ -24,8 +24,38 @@ use std::process::ExitCode;
 
 use tally::connector::sim;
 
+const HELP: &str = r#"connector-demo: a sender, two Interledger connectors and a receiver in one process.
+
+usage: cargo run --features connector --example connector-demo -- [--json]
+       connector-demo [--json] [--help]
+
+alice --BTP 2.0--> test.c1 --CLP--> test.c2 --BTP 2.0--> test.bob, over in-memory
+links. Three payments: 100 (fulfilled), 600 (refused with T04 by test.c2) and 50
+(held by the receiver until test.c2 rejects it with R00). It prints each hop,
+then each payment's outcome and the connectors' balances.
+
+options:
+  --json      print one JSON object instead:
+              {"payments": [{"fulfilled": bool, "code": null | "T04" | ...}, ...],
+               "balances": {CONNECTOR: {ACCOUNT: BALANCE, ...}, ...}}
+  -h, --help  print this text
+"#;
+
 fn main() -> ExitCode {
-    let json = std::env::args().skip(1).any(|arg| arg == "--json");
+    let mut json = false;
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--json" => json = true,
+            "--help" | "-h" => {
+                print!("{HELP}");
+                return ExitCode::SUCCESS;
+            }
+            other => {
+                eprintln!("connector-demo: unknown argument {other:?}\n\n{HELP}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let report = sim::connector_demo().and_then(|(net, results)| Ok((net.balances()?, net, results)));
     let (balances, net, results) = match report {
         Ok(done) => done,

@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --example ilp-codec --features ilp-json -- decode [--lenient] < lines   # FAMILY HEX  -> JSON
 //! cargo run --example ilp-codec --features ilp-json -- encode < lines               # FAMILY JSON -> hex
+//! cargo run --example ilp-codec --features ilp-json -- --help
 //! ```
 //!
 //! FAMILY is `ilp4`, `legacy`, `clp` or `btp2`. Each input line gives one
@@ -17,6 +18,30 @@ use std::io::{BufRead, Write};
 use tally::ilp::json::{self, Family};
 use tally::ilp::{self, Mode};
 
+const HELP: &str = r#"ilp-codec: decodes and encodes Interledger packets line by line (ILPv4, legacy ILP, CLP, BTP 2.0).
+
+usage: cargo run --features ilp-json --example ilp-codec -- decode [--lenient] < lines
+       cargo run --features ilp-json --example ilp-codec -- encode < lines
+       ilp-codec --help
+
+commands:
+  decode      each stdin line is FAMILY HEX; prints the packet as JSON {"type": NAME, ...fields}
+  --lenient   (after decode) accept what the JavaScript reference decoders accept,
+              such as trailing bytes
+  encode      each stdin line is FAMILY JSON; prints the packet as lowercase hex
+  -h, --help  print this text
+
+FAMILY is ilp4, legacy, clp or btp2. A line that cannot be read answers
+{"error": "..."} and the tool goes on with the next. For example, decode reads
+  ilp4 0d21000000000000000000000000000000000000000000000000000000000000000000
+and answers
+  {"data":"","fulfillment":"0000000000000000000000000000000000000000000000000000000000000000","type":"fulfill"}
+and encode reads
+  btp2 {"type":"transfer","requestId":7,"amount":"10","protocolData":[]}
+and answers
+  07000000070a000000000000000a0100
+"#;
+
 /// What the tool was asked to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Command {
@@ -24,6 +49,30 @@ enum Command {
     Decode(Mode),
     /// `encode`: lines of `FAMILY JSON`.
     Encode,
+}
+
+/// What the command line asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Parsed {
+    /// `--help` or `-h` anywhere: print [`HELP`].
+    Help,
+    /// Answer the stdin lines.
+    Run(Command),
+}
+
+/// The command the arguments (after the program name) name, or what is
+/// wrong with them.
+fn parse(args: &[String]) -> Result<Parsed, String> {
+    if args.iter().any(|arg| arg == "--help" || arg == "-h") {
+        return Ok(Parsed::Help);
+    }
+    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["decode"] => Ok(Parsed::Run(Command::Decode(ilp::Mode::Strict))),
+        ["decode", "--lenient"] => Ok(Parsed::Run(Command::Decode(ilp::Mode::Lenient))),
+        ["encode"] => Ok(Parsed::Run(Command::Encode)),
+        [] => Err("expected a command, decode or encode".to_string()),
+        _ => Err(format!("unexpected arguments {args:?}")),
+    }
 }
 
 /// Answers one input line (without its newline) with one output line.
@@ -54,12 +103,14 @@ fn run_line(command: Command, line: &str) -> String {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let command = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-        ["decode"] => Command::Decode(ilp::Mode::Strict),
-        ["decode", "--lenient"] => Command::Decode(ilp::Mode::Lenient),
-        ["encode"] => Command::Encode,
-        _ => {
-            eprintln!("usage: ilp-codec decode [--lenient] | ilp-codec encode   (lines on stdin)");
+    let command = match parse(&args) {
+        Ok(Parsed::Help) => {
+            print!("{HELP}");
+            return;
+        }
+        Ok(Parsed::Run(command)) => command,
+        Err(problem) => {
+            eprintln!("ilp-codec: {problem}\n\n{HELP}");
             std::process::exit(2);
         }
     };
@@ -91,7 +142,45 @@ fn main() {
 // Run by `cargo test` (the example has `test = true`): the line protocol.
 #[cfg(test)]
 mod tests {
-    use super::{Command, Mode, run_line};
+    use super::{Command, HELP, Mode, Parsed, parse, run_line};
+
+    fn args(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn the_arguments_name_a_command_or_ask_for_help() {
+        assert_eq!(parse(&args("decode")), Ok(Parsed::Run(Command::Decode(Mode::Strict))));
+        assert_eq!(
+            parse(&args("decode --lenient")),
+            Ok(Parsed::Run(Command::Decode(Mode::Lenient)))
+        );
+        assert_eq!(parse(&args("encode")), Ok(Parsed::Run(Command::Encode)));
+        for help in ["--help", "-h", "decode --help", "encode -h"] {
+            assert_eq!(parse(&args(help)), Ok(Parsed::Help), "{help:?}");
+        }
+        for bad in ["", "frob", "encode --lenient", "decode --lenient extra", "--lenient"] {
+            assert!(parse(&args(bad)).is_err(), "{bad:?}");
+        }
+        assert!(HELP.contains("cargo run --features ilp-json --example ilp-codec -- decode"));
+        // The help's examples are what the tool answers.
+        for (command, line) in [
+            (
+                Command::Decode(Mode::Strict),
+                "ilp4 0d21000000000000000000000000000000000000000000000000000000000000000000",
+            ),
+            (
+                Command::Encode,
+                r#"btp2 {"type":"transfer","requestId":7,"amount":"10","protocolData":[]}"#,
+            ),
+        ] {
+            let answer = run_line(command, line);
+            assert!(
+                HELP.contains(&format!("  {line}\nand answers\n  {answer}\n")),
+                "{answer}"
+            );
+        }
+    }
 
     #[test]
     fn the_codec_tool_answers_each_line_in_order() {

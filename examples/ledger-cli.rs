@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo run --example ledger-cli --features ledger,redb,postgres -- [--store mem|redb:PATH|postgres:URL] < requests
+//! cargo run --example ledger-cli --features ledger,redb,postgres -- --help
 //! ```
 //!
 //! One request per line on stdin, one JSON value per line on stdout; the
@@ -19,12 +20,41 @@ use tally::postgres::PgStore;
 use tally::redb::RedbStore;
 use tally::store::{MemStore, Store};
 
+const HELP: &str = r#"ledger-cli: a JSON-lines interface to tally-ledger (TigerBeetle's two-phase ledger).
+
+usage: cargo run --features ledger,redb,postgres --example ledger-cli -- [--store STORE] < requests
+       ledger-cli [--store mem|redb:PATH|postgres:URL]
+
+options:
+  --store mem           a fresh ledger in memory (the default)
+  --store redb:PATH     a redb file, created if missing
+  --store postgres:URL  a PostgreSQL database, e.g. postgres:postgres://postgres@127.0.0.1:5432/test
+  -h, --help            print this text
+
+One request per stdin line, one JSON answer per stdout line (the requests
+are documented in tally::ledger::jsonl: create_account(s), create_transfer(s),
+lookup_account, lookup_transfer, get_account_transfers, get_account_balances,
+advance, ...). A malformed line answers {"error": "..."} and the tool goes on.
+For example:
+  {"op":"create_account","id":"1","ledger":1,"code":10,"flags":[]}
+answers
+  "created"
+and then
+  {"op":"lookup_account","id":"1"}
+answers
+  {"debits_pending":"0","debits_posted":"0","credits_pending":"0","credits_posted":"0"}
+"#;
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|arg| arg == "--help" || arg == "-h") {
+        print!("{HELP}");
+        return;
+    }
     let store = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         [] | ["--store", "mem"] => "mem".to_owned(),
         ["--store", spec] => (*spec).to_owned(),
-        _ => usage(),
+        _ => usage(&format!("unexpected arguments {args:?}")),
     };
     let result = if store == "mem" {
         run(Session::new(Ledger::new(MemStore::new())));
@@ -38,7 +68,7 @@ fn main() {
             .map(|store| run(Session::new(Ledger::new(store))))
             .map_err(|error| error.to_string())
     } else {
-        usage()
+        usage(&format!("unknown store {store:?}"))
     };
     if let Err(error) = result {
         eprintln!("ledger-cli: cannot open the store {store:?}: {error}");
@@ -46,8 +76,8 @@ fn main() {
     }
 }
 
-fn usage() -> ! {
-    eprintln!("usage: ledger-cli [--store mem|redb:PATH|postgres:URL]   (requests on stdin)");
+fn usage(problem: &str) -> ! {
+    eprintln!("ledger-cli: {problem}\n\n{HELP}");
     std::process::exit(2);
 }
 

@@ -4,6 +4,7 @@
 //!
 //! ```sh
 //! cargo run --example market-cli --features market,redb -- [--store mem|redb:PATH] [--quota BYTES] [--verbose]
+//! cargo run --example market-cli --features market,redb -- --help
 //! ```
 //!
 //! `--store` defaults to a fresh store in memory, `--quota` to
@@ -27,7 +28,31 @@ use tally::market::cli::MarketCli;
 use tally::redb::RedbStore;
 use tally::store::{MemStore, Store};
 
-const USAGE: &str = "usage: market-cli [--store mem|redb:PATH] [--quota BYTES] [--verbose]";
+const HELP: &str = r#"market-cli: a JSON-lines interface to the tally-market reservations (a storage host's availabilities).
+
+usage: cargo run --features market,redb --example market-cli -- [OPTIONS] < requests
+       market-cli [--store mem|redb:PATH] [--quota BYTES] [--verbose]
+
+options:
+  --store mem        a fresh store in memory (the default)
+  --store redb:PATH  a redb file, created if missing, kept across runs
+  --quota BYTES      the host's quota (default 1000000000)
+  --verbose          write why a line was refused to stderr
+  -h, --help         print this text
+
+One operation per stdin line, one answer per stdout line: {"ok": ...} or
+{"error": KIND}. The operations (create_availability, update_availability,
+delete_availability, create_reservation, release, return_bytes,
+delete_reservation, find, state, fail_next_commit) are documented in
+tally_market::cli. For example:
+  {"op":"create_availability","id":"0101010101010101010101010101010101010101010101010101010101010101","total_size":1000,"duration":3600,"min_price_per_byte_per_second":"1","total_collateral":"1000"}
+answers
+  {"ok":{"enabled":true,"free_size":1000,"id":"0101010101010101010101010101010101010101010101010101010101010101","total_remaining_collateral":"1000","total_size":1000,"until":0}}
+and
+  {"op":"frob"}
+answers
+  {"error":"invalid"}
+"#;
 
 /// 32 bytes no other run shares: the std hasher's random keys and the clock.
 fn session() -> [u8; 32] {
@@ -60,7 +85,7 @@ fn main() -> ExitCode {
             },
             "--verbose" => verbose = true,
             "--help" | "-h" => {
-                println!("{USAGE}");
+                print!("{HELP}");
                 return ExitCode::SUCCESS;
             }
             other => return usage(&format!("unknown argument {other:?}")),
@@ -110,6 +135,6 @@ fn main() -> ExitCode {
 }
 
 fn usage(problem: &str) -> ExitCode {
-    eprintln!("market-cli: {problem}\n{USAGE}");
+    eprintln!("market-cli: {problem}\n\n{HELP}");
     ExitCode::from(2)
 }

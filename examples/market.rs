@@ -3,6 +3,7 @@
 //!
 //! ```sh
 //! cargo run --release --example market --features market,redb [-- --store redb:PATH]
+//! cargo run --example market --features market,redb -- --help
 //! ```
 //!
 //! A simulated chain (`tally::market::marketplace`, in memory) runs the
@@ -224,17 +225,50 @@ fn print_chain(
     }
 }
 
-fn main() -> Result<(), Box<dyn Error>> {
-    let mut args = std::env::args().skip(1);
-    let dir = tempfile::tempdir()?;
-    let path = match (args.next().as_deref(), args.next()) {
-        (Some("--store"), Some(store)) => match store.strip_prefix("redb:") {
-            Some(path) => std::path::PathBuf::from(path),
-            None => return Err("--store takes redb:PATH".into()),
+const HELP: &str = "\
+market: a storage host selling its space on redb, against a simulated marketplace contract.
+
+usage: cargo run --features market,redb --example market -- [--store redb:PATH]
+       market [--store redb:PATH] [--help]
+
+Two clients request storage; this host, a rival and a host that never
+proves sell slots. The broken host is slashed out of its slot and another
+host repairs it, a request too large for anyone expires and is refunded,
+and halfway this host restarts and resumes its sales from the redb file.
+It prints the chain's events and this host's sales as they happen, then
+the balances and totals.
+
+options:
+  --store redb:PATH  keep this host's sales in PATH (default: a file in a
+                     temporary directory, removed at the end)
+  -h, --help         print this text
+";
+
+/// Where this host keeps its sales: `Some(path)` from `--store redb:PATH`,
+/// `None` for a temporary file, or the problem with the arguments.
+fn store_path(args: &[String]) -> Result<Option<std::path::PathBuf>, String> {
+    match args {
+        [] => Ok(None),
+        [flag, store] if flag == "--store" => match store.strip_prefix("redb:") {
+            Some(path) => Ok(Some(std::path::PathBuf::from(path))),
+            None => Err(format!("--store takes redb:PATH, not {store:?}")),
         },
-        (None, _) => dir.path().join("market.redb"),
-        _ => return Err("usage: market [--store redb:PATH]".into()),
-    };
+        _ => Err(format!("unexpected arguments {args:?}")),
+    }
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|arg| arg == "--help" || arg == "-h") {
+        print!("{HELP}");
+        return Ok(());
+    }
+    let chosen = store_path(&args).unwrap_or_else(|problem| {
+        eprintln!("market: {problem}\n\n{HELP}");
+        std::process::exit(2);
+    });
+    let dir = tempfile::tempdir()?;
+    let path = chosen.unwrap_or_else(|| dir.path().join("market.redb"));
     println!("this host keeps its sales in {}\n", path.display());
 
     let chain = Marketplace::open(MemStore::new(), chain_config(), START_SECS)?;

@@ -4,6 +4,7 @@
 //!
 //! ```sh
 //! cargo run --example marketplace-cli --features market,redb -- [--store mem|redb:PATH] [--config JSON] [--verbose]
+//! cargo run --example marketplace-cli --features market,redb -- --help
 //! ```
 //!
 //! `--store` defaults to a fresh marketplace in memory (its clock at 0); a
@@ -33,7 +34,32 @@ use tally::market::marketplace::cli::{MarketplaceCli, default_config};
 use tally::redb::RedbStore;
 use tally::store::{MemStore, Store};
 
-const USAGE: &str = "usage: marketplace-cli [--store mem|redb:PATH] [--config JSON] [--verbose]";
+const HELP: &str = r#"marketplace-cli: a JSON-lines interface to the storage marketplace contract's rules (a simulated chain).
+
+usage: cargo run --features market,redb --example marketplace-cli -- [OPTIONS] < requests
+       marketplace-cli [--store mem|redb:PATH] [--config JSON] [--verbose]
+
+options:
+  --store mem        a fresh marketplace in memory, its clock at 0 (the default)
+  --store redb:PATH  a redb file, created if missing, that keeps the chain across runs
+  --config JSON      a MarketplaceConfig in JSON instead of the default
+                     (tally_market::marketplace::cli::default_config: the contract's
+                     defaults without downtime)
+  --verbose          write why a line was refused to stderr
+  -h, --help         print this text
+
+One operation per stdin line, one answer per stdout line: {"ok": ...} or
+{"error": KIND}. The operations (mint, request_storage, reserve_slot, fill_slot,
+free_slot, submit_proof, mark_proof_as_missing, withdraw_funds, advance, state)
+are documented in tally_market::marketplace::cli. For example:
+  {"op":"mint","account":"0x1111111111111111111111111111111111111111","amount":"1000000"}
+answers
+  {"ok":{"events":[]}}
+and
+  {"op":"advance","seconds":60}
+answers
+  {"ok":{"now":60}}
+"#;
 
 /// 32 bytes no other run shares: the std hasher's random keys and the clock.
 fn session() -> [u8; 32] {
@@ -67,7 +93,7 @@ fn main() -> ExitCode {
             },
             "--verbose" => verbose = true,
             "--help" | "-h" => {
-                println!("{USAGE}");
+                print!("{HELP}");
                 return ExitCode::SUCCESS;
             }
             other => return usage(&format!("unknown argument {other:?}")),
@@ -117,6 +143,6 @@ fn main() -> ExitCode {
 }
 
 fn usage(problem: &str) -> ExitCode {
-    eprintln!("marketplace-cli: {problem}\n{USAGE}");
+    eprintln!("marketplace-cli: {problem}\n\n{HELP}");
     ExitCode::from(2)
 }

@@ -5,6 +5,7 @@
 //! # {"places":15,"transitions":28,"arcs":69,"initial":[...],"reachable_states":2049,"deadlocks":512,"bounded":true}
 //! cargo run --release --example petri --features petri -- inspect net.xml --max-states 5000
 //! cargo run --release --example petri --features petri -- dot net.xml | dot -Tsvg > net.svg
+//! cargo run --example petri --features petri -- --help
 //! ```
 //!
 //! `inspect FILE [--max-states N]` prints one JSON object:
@@ -23,7 +24,25 @@ use std::process::ExitCode;
 
 use tally::petri::{analysis, dot, pnml};
 
-const USAGE: &str = "usage: petri inspect FILE [--max-states N] | petri dot FILE";
+const HELP: &str = r#"petri: looks at a PNML Petri net: its counts, states and boundedness, or a Graphviz picture.
+
+usage: cargo run --features petri --example petri -- inspect FILE [--max-states N]
+       cargo run --features petri --example petri -- dot FILE | dot -Tsvg > net.svg
+       petri --help
+
+commands:
+  inspect FILE      print one JSON object: {"places", "transitions", "arcs",
+                    "initial": [tokens per place], "reachable_states": n | null,
+                    "deadlocks": n | null, "bounded": bool | null}
+  --max-states N    (after inspect FILE) stop exploring after N states, 1 to 100000000
+                    (default 1000000); the counts are then null
+  dot FILE          print the net as a Graphviz digraph
+  -h, --help        print this text
+
+For example, inspect ../shared/fixtures/pnml/octoe.xml prints
+  {"places":15,"transitions":28,"arcs":69,"initial":[0,0,0,1,1,1,1,1,1,1,1,1,1,0,0],"reachable_states":2049,"deadlocks":512,"bounded":true}
+Errors go to stderr, with exit status 2 for bad usage and 1 for a bad file.
+"#;
 
 /// What went wrong, and the exit status for it.
 #[derive(Debug, PartialEq)]
@@ -34,12 +53,22 @@ enum Failure {
 
 #[derive(Debug, PartialEq)]
 enum Request {
-    Inspect { file: String, max_states: usize },
-    Dot { file: String },
+    Inspect {
+        file: String,
+        max_states: usize,
+    },
+    Dot {
+        file: String,
+    },
+    /// `--help` or `-h` anywhere: print [`HELP`].
+    Help,
 }
 
 fn parse(args: &[String]) -> Result<Request, Failure> {
-    let usage = |message: &str| Failure::Usage(format!("{message}\n{USAGE}"));
+    let usage = |message: &str| Failure::Usage(format!("petri: {message}\n\n{HELP}"));
+    if args.iter().any(|arg| arg == "--help" || arg == "-h") {
+        return Ok(Request::Help);
+    }
     match args {
         [command, file] if command == "dot" => Ok(Request::Dot { file: file.clone() }),
         [command, file, rest @ ..] if command == "inspect" => {
@@ -67,18 +96,20 @@ fn parse(args: &[String]) -> Result<Request, Failure> {
 
 /// Runs one request on the file's text, giving what to print.
 fn answer(request: &Request, read: impl Fn(&str) -> std::io::Result<String>) -> Result<String, Failure> {
-    let (Request::Inspect { file, .. } | Request::Dot { file }) = request;
-    let text = read(file).map_err(|error| Failure::Input(format!("{file}: {error}")))?;
-    let net = pnml::read(&text).map_err(|error| Failure::Input(format!("{file}: {error}")))?;
+    let net = |file: &str| {
+        let text = read(file).map_err(|error| Failure::Input(format!("{file}: {error}")))?;
+        pnml::read(&text).map_err(|error| Failure::Input(format!("{file}: {error}")))
+    };
     match request {
-        Request::Inspect { max_states, .. } => {
-            let inspection =
-                analysis::inspect(&net, *max_states).map_err(|error| Failure::Input(format!("{file}: {error}")))?;
+        Request::Inspect { file, max_states } => {
+            let inspection = analysis::inspect(&net(file)?, *max_states)
+                .map_err(|error| Failure::Input(format!("{file}: {error}")))?;
             serde_json::to_string(&inspection).map_err(|error| Failure::Input(error.to_string()))
         }
-        Request::Dot { .. } => dot::write(&net, None)
+        Request::Dot { file } => dot::write(&net(file)?, None)
             .map(|text| text.trim_end().to_owned())
             .map_err(|error| Failure::Input(error.to_string())),
+        Request::Help => Ok(HELP.trim_end().to_owned()),
     }
 }
 
@@ -148,6 +179,25 @@ mod tests {
         ] {
             assert!(matches!(parse(&args(bad)), Err(Failure::Usage(_))), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn help_is_asked_for_anywhere_and_read_from_no_file() {
+        for line in ["--help", "-h", "inspect a.xml --help", "dot -h", "frob --help"] {
+            assert_eq!(parse(&args(line)), Ok(Request::Help), "{line:?}");
+        }
+        let help = answer(&Request::Help, |_| Err(std::io::Error::other("no file is read"))).unwrap();
+        assert!(help.starts_with("petri: "), "{help}");
+        assert!(help.contains("cargo run --features petri --example petri -- inspect FILE"));
+        assert!(help.contains(&format!("1 to {}", analysis::MAX_STATE_LIMIT)), "{help}");
+        assert!(
+            help.contains(&format!("(default {})", analysis::DEFAULT_STATE_LIMIT)),
+            "{help}"
+        );
+        let Err(Failure::Usage(usage)) = parse(&args("frob")) else {
+            panic!("frob is not a command");
+        };
+        assert!(usage.ends_with(HELP), "{usage}");
     }
 
     #[test]

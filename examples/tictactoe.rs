@@ -4,6 +4,7 @@
 //! ```sh
 //! cargo run --release --example tictactoe --features petri,redb            # a temporary file
 //! cargo run --release --example tictactoe --features petri,redb -- game.redb
+//! cargo run --example tictactoe --features petri,redb -- --help
 //! ```
 //!
 //! The net is this crate's own (bitwrap's `octoe` net stays a test fixture).
@@ -131,12 +132,38 @@ fn short(hash: &[u8; 32]) -> String {
     hex::encode(&hash[..6])
 }
 
+const HELP: &str = "\
+tictactoe: tic-tac-toe as a Petri net, played through the hash-chained event store on redb.
+
+usage: cargo run --features petri,redb --example tictactoe -- [FILE]
+       tictactoe [FILE] [--help]
+
+A scripted X plays a naive O; the board is printed after every move and a
+judge transition ends the game. Then the store refuses moves the net
+forbids, and the verified event chain is printed.
+
+arguments:
+  FILE        the redb file to play in (created if missing; a game already
+              in it is continued); default: a file in a temporary directory
+  -h, --help  print this text
+";
+
 fn main() -> Result<(), Box<dyn Error>> {
-    let temporary = tempfile::tempdir()?;
-    let path = match std::env::args().nth(1) {
-        Some(path) => std::path::PathBuf::from(path),
-        None => temporary.path().join("tictactoe.redb"),
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let file = match args.as_slice() {
+        [] => None,
+        [flag] if flag == "--help" || flag == "-h" => {
+            print!("{HELP}");
+            return Ok(());
+        }
+        [file] if !file.starts_with('-') => Some(std::path::PathBuf::from(file)),
+        _ => {
+            eprintln!("tictactoe: unexpected arguments {args:?}\n\n{HELP}");
+            std::process::exit(2);
+        }
     };
+    let temporary = tempfile::tempdir()?;
+    let path = file.unwrap_or_else(|| temporary.path().join("tictactoe.redb"));
     let machines = Machines::new(RedbStore::open(&path)?);
     let net = tictactoe()?;
     machines.register(SCHEMA, &net)?;

@@ -5,6 +5,7 @@
 //! cargo run --release --example u2u --features ledger,redb,postgres -- --store redb:/tmp/u2u.redb seed
 //! cargo run --release --example u2u --features ledger,redb,postgres -- --store redb:/tmp/u2u.redb run -t 200 -c 100
 //! cargo run --release --example u2u --features ledger,redb,postgres -- --store redb:/tmp/u2u.redb report --json
+//! cargo run --example u2u --features ledger,redb,postgres -- --help
 //! ```
 //!
 //! Commands (the format is documented in `tally::ledger::u2u`):
@@ -22,12 +23,56 @@ use tally::postgres::PgStore;
 use tally::redb::RedbStore;
 use tally::store::{MemStore, Store};
 
+/// The text `--help` prints: what the tool does, how to run it, its
+/// commands and options.
+fn help() -> String {
+    format!(
+        "\
+u2u: a load tool for tally-ledger's user-to-user API (TiMPE's u2u_transactions, grown up).
+
+run it with: cargo run --features ledger,redb,postgres --example u2u -- [--store STORE] COMMAND
+(add --release for real loads, and the etcd feature for --store etcd:...)
+
+{usage}
+
+stores (--store, before the command):
+  mem                    a fresh store in memory (the default; run seeds it first)
+  redb:PATH              a redb file, created if missing
+  postgres:URL           a PostgreSQL database, e.g. postgres:postgres://postgres@127.0.0.1:5432/test
+  etcd:HOST:PORT,...     an etcd cluster started with --max-txn-ops=1024 (feature etcd)
+
+commands:
+  seed                   reset, then register {users} with {balance} each
+  run                    send the amounts 1..=N from one user to another
+    -t N                 N transfers (default 200, at most {transfers})
+    -c C                 on C threads (default 100, at most {threads})
+    -i                   each transfer in both phases at once instead of phase one and a sweep
+    --from A --to B      between these nicknames (default elon_musk to nikola_tesla)
+  process                post everything pending
+  report [--json]        print the balances, the total, the pending count and the audit
+                         (--json: one JSON object)
+  -h, --help             print this text
+
+Several runs may share one PostgreSQL database or etcd cluster at once, after one seed.
+",
+        usage = u2u::USAGE,
+        users = u2u::SEED_USERS.join(", "),
+        balance = u2u::SEED_BALANCE,
+        transfers = u2u::TRANSFERS_MAX,
+        threads = u2u::THREADS_MAX,
+    )
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|arg| arg == "--help" || arg == "-h") {
+        print!("{}", help());
+        return;
+    }
     let invocation = match u2u::parse_args(&args) {
         Ok(invocation) => invocation,
         Err(message) => {
-            eprintln!("u2u: {message}\n{}", u2u::USAGE);
+            eprintln!("u2u: {message}\n\n{}", help());
             std::process::exit(2);
         }
     };
