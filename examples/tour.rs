@@ -460,20 +460,30 @@ fn fill_slot(
     market: &mut SimMarket,
     checks: &mut Checks,
 ) -> Result<(), Box<dyn Error>> {
-    let log = sim::run(sales, market, START_SECS + 10, 10)?;
+    // The initial proof waits for the next proof period: step the clock
+    // 10 s at a time until the slot is filled (or a minute has passed).
+    let mut log = Vec::new();
+    for _ in 0..6 {
+        log.extend(sim::run(sales, market, market.now_secs + 10, 10)?);
+        if state_path(&log).contains(&SaleState::Filled) {
+            break;
+        }
+    }
     let path = state_path(&log);
     let filled_by_me = log
         .iter()
         .any(|h| h.notifications.contains(&Notification::SlotFilledByMe));
     let snapshot = sales.reservations().snapshot()?;
-    println!("   the host's sale: {}", show_path(&path));
     println!(
-        "   reservation: {} bytes stored of the slot's {}, quota {} used",
+        "   the host's sale: {}; {} of {SLOT_BYTES} bytes stored, quota {} used",
+        show_path(&path),
         snapshot.reservations.iter().map(|r| r.stored_bytes).sum::<u64>(),
-        SLOT_BYTES,
         snapshot.quota.used_bytes
     );
-    checks.check("market: the sale reached Filled, filled by this host", path.last() == Some(&SaleState::Filled) && filled_by_me);
+    checks.check(
+        "market: this host filled the slot and is proving it",
+        path.contains(&SaleState::Filled) && filled_by_me && path.last() == Some(&SaleState::Proving),
+    );
     checks.check("market: the accounting invariant holds with the slot reserved", snapshot.check().is_ok());
     checks.check(
         "market: one reservation holds the slot's bytes, all of them stored",
@@ -556,7 +566,7 @@ fn reserve_price(ledger: &Ledger<Arc<dyn Store>>, price: u64, checks: &mut Check
     let client = ledger.lookup_accounts(&[CLIENT])?;
     let pending_now = client.first().map_or(0, |a| a.debits_pending);
     println!(
-        "   ledger: {price} of the client's {DEPOSIT} held for the host (pending); spending {} more is refused ({})",
+        "3. The sale starts. ledger: {price} of the client's {DEPOSIT} held for the host (pending); spending {} more is refused ({})",
         DEPOSIT - price + 1,
         refused.first().map_or("?", |r| r.status.name())
     );
@@ -569,11 +579,10 @@ fn reserve_price(ledger: &Ledger<Arc<dyn Store>>, price: u64, checks: &mut Check
 }
 
 /// Step 5: the payment arrived; phase two posts the price.
-fn post_price(ledger: &Ledger<Arc<dyn Store>>, price: u64, checks: &mut Checks) -> Result<(), Box<dyn Error>> {
+fn post_price(ledger: &Ledger<Arc<dyn Store>>, price: u64, checks: &mut Checks) -> Result<String, Box<dyn Error>> {
     let results = ledger.create_transfers(&[Transfer::post(PRICE_POSTED, PRICE_PENDING, u128::from(price))], now_ns(START_SECS + 5))?;
-    println!("   ledger: the pending {price} is posted to the host");
     checks.check("ledger: the post was created", created(&results));
-    Ok(())
+    Ok(format!("ledger: the pending {price} is posted to the host"))
 }
 
 /// Step 7: replay the journal; compare the books with what the other layers say.
@@ -592,7 +601,7 @@ fn audit_books(
     let client_left = client.credits_posted - client.debits_posted;
     let host_has = host.credits_posted - host.debits_posted;
     println!(
-        "   ledger audit: {} events replayed, {} problems, {} pending; client {client_left} left, host {host_has}",
+        "7. Audits. ledger: {} journal events replayed, {} problems, {} pending; client {client_left} left, host {host_has}",
         audit.events, audit.problem_count, audit.pending
     );
     checks.check("ledger: the audit replays the journal without a problem", audit.is_ok() && audit.pending == 0);
@@ -666,7 +675,7 @@ fn audit_workflow(machines: &Machines<Arc<dyn Store>>, oid: &str, checks: &mut C
     let refused = machines.dispatch(SCHEMA, oid, "pay", b"{}", now_ms(START_SECS + SLOT_SECS + 61));
     let after = machines.state(SCHEMA, oid)?;
     println!(
-        "   workflow: {} events, chain verified to {}; marking {}",
+        "   workflow: {} events, hash chain verified up to {}; marking {}",
         verified.events,
         short(&verified.head_hash),
         marking(&head.state)
@@ -1001,7 +1010,6 @@ fn tour(store: Arc<dyn Store>) -> Result<Report, Box<dyn Error>> {
     );
 
     // 3. The sale.
-    println!("3. The sale starts");
     reserve_price(&ledger, price, &mut checks)?;
     fill_slot(&mut sales, &mut market, &mut checks)?;
     println!("   {}", fire(&machines, &oid, &["reserve", "fill"], START_SECS + 1, &mut checks)?);
@@ -1014,15 +1022,14 @@ fn tour(store: Arc<dyn Store>) -> Result<Report, Box<dyn Error>> {
     // 5. Interledger, then the books and the workflow catch up.
     let fulfillment = keccak256(&[b"tour fulfillment ".as_slice(), &slot_id.0].concat());
     let forwarded = forward_payment(&store, channel_paid, price, fulfillment, &mut checks)?;
-    post_price(&ledger, price, &mut checks)?;
-    println!("   {}", fire(&machines, &oid, &["pay"], START_SECS + 5, &mut checks)?);
+    let posted = post_price(&ledger, price, &mut checks)?;
+    println!("   {posted}; {}", fire(&machines, &oid, &["pay"], START_SECS + 5, &mut checks)?);
 
     // 6. The end of the slot's life.
     let market_summary = finish_sale(&mut sales, &mut market, parties.host, &mut checks)?;
     println!("   {}", fire(&machines, &oid, &["finish"], START_SECS + SLOT_SECS + 60, &mut checks)?);
 
     // 7. Audits.
-    println!("7. Audits");
     let ledger_summary = audit_books(&ledger, price, channel_remaining, forwarded.host_received, &mut checks)?;
     let petri_summary = audit_workflow(&machines, &oid, &mut checks)?;
 
