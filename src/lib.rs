@@ -34,6 +34,7 @@
 //! | `market` | `market` | `tally-market`: storage-marketplace availabilities, per-slot reservations, the slot queue, the sans-IO sales state machine and the marketplace contract's rules (nim-codex) |
 //! | `ledger` | `ledger` | `tally-ledger`: TigerBeetle's two-phase transfer semantics on any store, with journal and audit, group commit, and TiMPE's user-to-user API |
 //! | `petri` | `petri` | `tally-petri`: Petri nets (firing, PNML, reachability and coverability) and a hash-chained event store |
+//! | `full` | all of the above | every domain and backend at once; the tour needs it: `cargo run --release --features full --example tour` |
 //!
 //! Each section below shows its domain with a short example that runs as a
 //! doc-test. An example is part of this page when the docs were built with
