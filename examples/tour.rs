@@ -1017,7 +1017,7 @@ fn forward_payment(
         forwarded.len()
     );
     println!(
-        "   the host fulfills ({} bytes, sha256 of it is the condition); connector's balance with the client {client_balance}, with the host {host_balance}",
+        "   the host fulfills ({} bytes, sha256 of it is the condition); connector's balance with the client {client_balance} (what its channel paid), with the host {host_balance} ({HOST_LIQUIDITY} of liquidity less the price)",
         answer.len()
     );
     checks.check(
@@ -1048,7 +1048,7 @@ fn forward_payment(
     Ok(Forwarded {
         host_received,
         summary: format!(
-            "ilp        1 payment of {price} forwarded client → test.tour → host and fulfilled; balances +{client_balance} / {host_balance}"
+            "ilp        1 payment of {price} forwarded client → test.tour → host and fulfilled; the connector's balances: client {client_balance}, host {host_balance} of {HOST_LIQUIDITY}"
         ),
     })
 }
