@@ -64,7 +64,14 @@ pub fn connector_link(input: &[u8]) -> (usize, usize) {
                 LinkEvent::Prepare(incoming) => {
                     if let Ok(PrepareOutcome::Forward(out)) = hub.handle_prepare(&incoming, now_ms) {
                         let _ = links[1].send_prepare(&out, now_ms);
-                        forwarded.push(out);
+                        // A repeated Prepare is answered with the same
+                        // outgoing leg: one payment, counted once.
+                        if !forwarded
+                            .iter()
+                            .any(|seen: &crate::connector::OutgoingPrepare| seen.payment == out.payment)
+                        {
+                            forwarded.push(out);
+                        }
                     }
                 }
                 LinkEvent::Fulfilled {

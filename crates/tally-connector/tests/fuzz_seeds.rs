@@ -18,7 +18,14 @@ fn committed_seeds_keep_the_connector_invariants() {
         let (forwarded, ended) = connector_link(&data);
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         // Each seed reaches the path it is named for.
-        let expected = if name.ends_with("t04") { (0, 0) } else { (1, 1) };
+        let expected = if name.ends_with("t04") {
+            (0, 0)
+        } else if name.ends_with("in_flight") {
+            // Found by the fuzzer: one Prepare sent twice, still in flight.
+            (1, 0)
+        } else {
+            (1, 1)
+        };
         assert_eq!((forwarded.min(1), ended.min(1)), expected, "seed {name}");
         for end in (0..data.len()).step_by(5) {
             connector_link(&data[..end]);
