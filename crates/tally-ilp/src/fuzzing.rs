@@ -51,7 +51,8 @@ family_check!(btp2, btp2);
 /// encode. Nothing may panic, and:
 ///
 /// - a line that decodes strictly has a JSON shape that encodes back to
-///   the same bytes;
+///   the same bytes (unless the JSON shows bytes that are not UTF-8 as
+///   U+FFFD, which is lossy by design);
 /// - JSON that encodes gives bytes that decode strictly, whose JSON shape
 ///   encodes to the same bytes again.
 ///
@@ -100,6 +101,11 @@ pub fn ilp_codec_lines(input: &[u8]) {
             }
         };
         if let Ok(value) = json::decode_to_json(family, &bytes, Mode::Strict) {
+            // Bytes that are not UTF-8 show as U+FFFD in JSON (by design,
+            // lossy); strict legacy decoding lets some through in addresses.
+            if value.to_string().contains('\u{fffd}') {
+                continue;
+            }
             match json::encode_from_json(family, &value) {
                 Ok(again) => assert_eq!(
                     &again[..],
