@@ -43,3 +43,21 @@ fn clp_seeds_pass_the_fuzz_check() {
 fn btp2_seeds_pass_the_fuzz_check() {
     replay("btp2", fuzzing::btp2);
 }
+
+#[cfg(feature = "json")]
+#[test]
+fn ilp_codec_seeds_pass_the_fuzz_check() {
+    replay("ilp_codec", fuzzing::ilp_codec_lines);
+    // Every command over every seed's lines, and their truncations.
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/ilp_codec");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let mut input = std::fs::read(entry.unwrap().path()).unwrap();
+        for command in 0..3 {
+            input[0] = command;
+            fuzzing::ilp_codec_lines(&input);
+            for end in (1..input.len()).step_by(61) {
+                fuzzing::ilp_codec_lines(&input[..end]);
+            }
+        }
+    }
+}

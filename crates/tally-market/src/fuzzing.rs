@@ -5,6 +5,7 @@
 use tally_store::MemStore;
 
 use crate::cli::MarketCli;
+use crate::marketplace::cli::{MarketplaceCli, default_config};
 use crate::sales::{Agent, Input, SalesConfig, apply};
 
 /// Feeds each line of `data` to the JSON-lines tool; after every line the
@@ -26,6 +27,44 @@ pub fn market_cli(data: &[u8]) {
             && let Err(violation) = snapshot.check()
         {
             panic!("after {line:?}: {violation}");
+        }
+    }
+}
+
+/// Feeds each line of `data` to the JSON-lines tool of
+/// `examples/marketplace-cli.rs` (the contract rules): every answer is
+/// `{"ok":...}` or `{"error":...}`, a refused line changes nothing (the
+/// tool's own `state` answer is the same before and after), and after
+/// every line the whole marketplace passes its invariant check
+/// ([`ContractState::check`](crate::marketplace::ContractState::check):
+/// tokens conserved, totals equal to the records, escrow equal to the
+/// claims). Panics on a violation (a finding).
+pub fn marketplace_cli(data: &[u8]) {
+    const STATE: &str = r#"{"op":"state"}"#;
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(mut cli) = MarketplaceCli::open(MemStore::new(), default_config(), [0; 32]) else {
+        return;
+    };
+    let mut state = cli.handle_line(STATE);
+    for line in text.lines().take(128) {
+        let answer = cli.handle_line(line);
+        if answer.starts_with("{\"error\":") {
+            let after = cli.handle_line(STATE);
+            assert_eq!(after, state, "the refused line {line:?} ({answer}) changed the state");
+        } else {
+            assert!(answer.starts_with("{\"ok\":"), "{line:?} answered {answer}");
+            state = cli.handle_line(STATE);
+        }
+        assert!(serde_json::from_str::<serde_json::Value>(&answer).is_ok(), "{answer}");
+        match cli.market().snapshot() {
+            Ok(snapshot) => {
+                if let Err(violation) = snapshot.check() {
+                    panic!("after {line:?}: {violation}");
+                }
+            }
+            Err(error) => panic!("after {line:?}: no snapshot: {error}"),
         }
     }
 }
