@@ -21,8 +21,12 @@
 //!   fields (`requestId`, hold durations) and `contentType` are numbers;
 //! - times are ISO-8601 UTC with milliseconds (`2017-09-14T12:34:56.789Z`),
 //!   `transferId` is UUID text;
-//! - addresses, codes, names and messages are strings; invalid UTF-8 (which
-//!   only lenient decoding accepts) is shown with U+FFFD.
+//! - addresses, codes, names and messages are strings; bytes that are not
+//!   UTF-8 are shown with U+FFFD, so such a packet does not come back from
+//!   its JSON byte for byte. Strict decoding refuses them in the text fields
+//!   it checks (an ILPv4 Reject's message, for one), but legacy packets'
+//!   addresses are never validated, as the legacy decoders did not
+//!   validate them (see [`crate::legacy`]).
 //!
 //! `from_json` checks the JSON shape only; the packet rules (addresses,
 //! lengths, codes) are checked by [`Encode::encode`], as for any packet
