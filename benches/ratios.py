@@ -16,6 +16,7 @@ without a `baseline` function are listed after it. CRITERION_DIR defaults to
 target/criterion.
 """
 import json
+import math
 import pathlib
 import re
 import sys
@@ -91,6 +92,13 @@ def fmt(ns):
     return f"{ns:.1f} ns"
 
 
+def fmt_ratio(ratio):
+    """Two decimals, or two significant digits below 0.1 (0.0028, not 0.00)."""
+    if ratio >= 0.1 or ratio <= 0:
+        return f"{ratio:.2f}"
+    return f"{ratio:.{1 - math.floor(math.log10(ratio))}f}"
+
+
 def fmt_rate(ns, throughput):
     """Throughput per second, as criterion reports it (elements or bytes)."""
     if throughput is None:
@@ -145,12 +153,12 @@ def markdown(root):
             if name == "baseline":
                 ratio = "1.00"
             else:
-                ratio = f"{ns / base_ns:.2f}"
+                ratio = fmt_ratio(ns / base_ns)
                 # A different amount per iteration than the baseline's: the
                 # per-iteration ratio compares unlike work, so add the
                 # per-element one.
                 if tp and base_tp and tp != base_tp and tp[0] == base_tp[0]:
-                    ratio += f" (per element {(ns / tp[1]) / (base_ns / base_tp[1]):.3f})"
+                    ratio += f" (per element {fmt_ratio((ns / tp[1]) / (base_ns / base_tp[1]))})"
             rows.append((order.index(bench) if bench in order else len(order), bench, group.name,
                          name, fmt(ns), fmt_rate(ns, tp), fmt(base_ns), ratio,
                          what if name == "baseline" else ""))
