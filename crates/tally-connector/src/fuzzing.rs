@@ -305,7 +305,7 @@ pub fn connector_ops(data: &[u8]) -> (usize, usize) {
                 let account = accounts[usize::from(input.u8()) % accounts.len()].clone();
                 let operation = [input.u8() % 8; 16];
                 let amount = input.amount();
-                let to_hot = input.u8() % 2 == 0;
+                let to_hot = input.u8().is_multiple_of(2);
                 let done = match op % 8 {
                     0 => hub.credit(&account, operation, amount),
                     1 => hub.pay_out(&account, operation, amount),
@@ -338,8 +338,8 @@ pub fn connector_ops(data: &[u8]) -> (usize, usize) {
                     data: vec![secret],
                 };
                 if let Ok(PrepareOutcome::Forward(out)) = hub.handle_prepare(&incoming, now_ms) {
-                    if !payments.contains_key(&out.payment) {
-                        payments.insert(out.payment, None);
+                    if let std::collections::btree_map::Entry::Vacant(entry) = payments.entry(out.payment) {
+                        entry.insert(None);
                         forwarded.push((out.payment, out.to, out.transfer_id));
                     }
                 } else {
