@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 
 use primitive_types::U256;
 use tally_store::MemStore;
+use tally_store::testkit::FuzzBytes;
 
 use crate::book::ChannelBook;
 use crate::channel::{ChannelEvent, ChannelKey, EventFields, EventType, LogPosition, fold_events};
@@ -47,23 +48,6 @@ pub fn channel_json(data: &[u8]) {
                     let _ = book.insert_state_update_json(line, 0);
                 }
             }
-        }
-    }
-}
-
-/// Reads the fuzzer's bytes one at a time, zeros past the end.
-struct Bytes<'a> {
-    data: &'a [u8],
-}
-
-impl Bytes<'_> {
-    fn u8(&mut self) -> u8 {
-        match self.data.split_first() {
-            Some((first, rest)) => {
-                self.data = rest;
-                *first
-            }
-            None => 0,
         }
     }
 }
@@ -166,7 +150,7 @@ fn wei(choice: u8) -> U256 {
 }
 
 /// A chain event (or an intent, with `intent`) decoded from `input`.
-fn event_of(input: &mut Bytes<'_>, signers: &Signers, intent: bool) -> ChannelEvent {
+fn event_of(input: &mut FuzzBytes<'_>, signers: &Signers, intent: bool) -> ChannelEvent {
     let key = channel_key(input.u8());
     let event_type = EventType::ALL[usize::from(input.u8()) % EventType::ALL.len()];
     let block_number = u64::from(input.u8() % 8);
@@ -177,7 +161,7 @@ fn event_of(input: &mut Bytes<'_>, signers: &Signers, intent: bool) -> ChannelEv
         receiver: (shape & 2 != 0).then_some(Address([0xee; 20])),
         value_wei: (shape & 4 != 0).then(|| wei(amounts)),
         settlement_period_s: (shape & 8 != 0).then_some(u64::from(amounts % 4)),
-        until_s: (shape & 16 != 0).then(|| if amounts & 0x80 != 0 { u64::MAX } else { 50 }),
+        until_s: (shape & 16 != 0).then_some(if amounts & 0x80 != 0 { u64::MAX } else { 50 }),
         payment_wei: (shape & 32 != 0).then(|| wei(amounts >> 3)),
         odd_value_wei: (shape & 32 != 0).then(|| wei(amounts >> 4)),
         token_contract: None,
@@ -206,7 +190,7 @@ fn event_of(input: &mut Bytes<'_>, signers: &Signers, intent: bool) -> ChannelEv
 }
 
 /// A state update decoded from `input`: pre-signed, then maybe spoiled.
-fn update_of(input: &mut Bytes<'_>, signers: &Signers) -> StateUpdate {
+fn update_of(input: &mut FuzzBytes<'_>, signers: &Signers) -> StateUpdate {
     let channel = usize::from(input.u8() % CHANNELS);
     let amount = usize::from(input.u8() % AMOUNTS);
     let how = input.u8();
@@ -317,12 +301,12 @@ pub fn channel_ops(data: &[u8]) -> (usize, usize) {
         return (0, 0);
     };
     let book = ChannelBook::new(MemStore::new());
-    let mut input = Bytes { data };
+    let mut input = FuzzBytes::new(data);
     let mut seen = vec![Seen::default(); usize::from(CHANNELS)];
     let mut last_event: Option<ChannelEvent> = None;
     let (mut stored, mut refused) = (0, 0);
     for _ in 0..MAX_OPS {
-        if input.data.is_empty() {
+        if input.is_empty() {
             break;
         }
         let key = match input.u8() % 5 {

@@ -16,6 +16,7 @@
 use std::collections::BTreeMap;
 
 use tally_store::MemStore;
+use tally_store::testkit::FuzzBytes;
 
 use crate::account::{AccountConfig, AccountId, WorkerId};
 use crate::balance::BalanceParts;
@@ -115,22 +116,13 @@ pub fn connector_link(input: &[u8]) -> (usize, usize) {
     (forwarded.len(), ended)
 }
 
-/// Reads the fuzzer's bytes one at a time, zeros past the end.
-struct Bytes<'a> {
-    data: &'a [u8],
+/// What this crate's fuzz targets draw from the input beyond single bytes.
+trait Draw {
+    /// An amount from a small set that includes the extremes.
+    fn amount(&mut self) -> u64;
 }
 
-impl Bytes<'_> {
-    fn u8(&mut self) -> u8 {
-        match self.data.split_first() {
-            Some((first, rest)) => {
-                self.data = rest;
-                *first
-            }
-            None => 0,
-        }
-    }
-
+impl Draw for FuzzBytes<'_> {
     /// An amount from a small set that includes the extremes.
     fn amount(&mut self) -> u64 {
         [0, 1, 10, 100, 250, 1_000, 5_000, u64::MAX][usize::from(self.u8() % 8)]
@@ -293,9 +285,9 @@ pub fn connector_ops(data: &[u8]) -> (usize, usize) {
     let mut payments: BTreeMap<PaymentId, Option<PaymentState>> = BTreeMap::new();
     let mut forwarded: Vec<(PaymentId, AccountId, [u8; 16])> = Vec::new();
     let mut now_ms: u64 = 1_000_000;
-    let mut input = Bytes { data };
+    let mut input = FuzzBytes::new(data);
     for _ in 0..MAX_OPS {
-        if input.data.is_empty() {
+        if input.is_empty() {
             break;
         }
         let op = input.u8();

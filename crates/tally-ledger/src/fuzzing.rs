@@ -4,25 +4,19 @@
 //! invariants after what it ran.
 
 use tally_store::MemStore;
+use tally_store::testkit::FuzzBytes;
 
 use crate::{Account, AccountFlags, Ledger, Transfer, TransferFlags};
 
-/// Reads little-endian fields from the fuzzer's bytes, zeros past the end.
-struct Bytes<'a> {
-    data: &'a [u8],
+/// What this crate's fuzz targets draw from the input beyond single bytes.
+trait Draw {
+    /// A number below `max` (0 when `max` is 0).
+    fn small(&mut self, max: u8) -> u128;
+    /// An amount that is often an extreme (0, `u128::MAX`, just below it).
+    fn amount(&mut self) -> u128;
 }
 
-impl Bytes<'_> {
-    fn u8(&mut self) -> u8 {
-        match self.data.split_first() {
-            Some((first, rest)) => {
-                self.data = rest;
-                *first
-            }
-            None => 0,
-        }
-    }
-
+impl Draw for FuzzBytes<'_> {
     fn small(&mut self, max: u8) -> u128 {
         u128::from(self.u8() % max.max(1))
     }
@@ -47,7 +41,7 @@ impl Bytes<'_> {
 pub fn ledger_ops(data: &[u8]) {
     let ledger = Ledger::new(MemStore::new());
     let mut now_ns: u64 = 1_000_000_000;
-    let mut input = Bytes { data };
+    let mut input = FuzzBytes::new(data);
     let accounts: Vec<Account> = (1..=6u128)
         .map(|id| {
             let flags = match id {
@@ -63,7 +57,7 @@ pub fn ledger_ops(data: &[u8]) {
         return;
     }
     let mut rounds = 0;
-    while !input.data.is_empty() && rounds < 64 {
+    while !input.is_empty() && rounds < 64 {
         rounds += 1;
         let count = 1 + input.small(8) as usize;
         let mut batch = Vec::with_capacity(count);

@@ -118,7 +118,7 @@ fn write_marketplace_cli_seeds() {
 
     let two = request(1, 2, "1", 1);
     let (r, s) = ids(&two, 2);
-    let funded = vec![mint(CLIENT), mint(HOST), mint(HOST2)];
+    let funded = [mint(CLIENT), mint(HOST), mint(HOST2)];
     let mut seeds: Vec<(&str, Vec<Value>)> = Vec::new();
     let with = |lines: Vec<Value>| funded.iter().cloned().chain(lines).collect::<Vec<_>>();
     seeds.push((

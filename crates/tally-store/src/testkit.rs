@@ -1171,3 +1171,43 @@ pub fn run_worker_processes(worker_test: &str, processes: usize, env: &[(&str, &
         assert!(status.success(), "worker process {worker_test} failed: {status}");
     }
 }
+
+/// Arbitrary bytes (a fuzzer's input, a property test's) read one byte at
+/// a time, as zeros once they run out, so every input, however short,
+/// decodes to some operation sequence. The domain crates' fuzz targets draw
+/// their operations from it.
+///
+/// ```
+/// let mut input = tally_store::testkit::FuzzBytes::new(&[7, 200]);
+/// assert_eq!((input.u8(), input.u8(), input.u8()), (7, 200, 0));
+/// assert!(input.is_empty());
+/// ```
+#[derive(Debug, Clone)]
+pub struct FuzzBytes<'a> {
+    data: &'a [u8],
+}
+
+impl<'a> FuzzBytes<'a> {
+    /// Reads `data` from its first byte.
+    #[must_use]
+    pub fn new(data: &'a [u8]) -> Self {
+        Self { data }
+    }
+
+    /// The next byte, or 0 past the end.
+    pub fn u8(&mut self) -> u8 {
+        match self.data.split_first() {
+            Some((first, rest)) => {
+                self.data = rest;
+                *first
+            }
+            None => 0,
+        }
+    }
+
+    /// Whether every byte has been read.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+}
